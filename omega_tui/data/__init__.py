@@ -1,0 +1,1 @@
+"""The data layer: reads and writes PostgreSQL and Redis. Never imports Textual."""

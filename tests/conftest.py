@@ -1,0 +1,113 @@
+"""Real PostgreSQL and Redis for the tests.
+
+By default each pytest process (each xdist worker) starts one embedded
+PostgreSQL and one embedded Redis and shares them across its tests; set
+OMEGA_TEST_DSN / OMEGA_TEST_REDIS_URL to run the same suite against external
+servers instead. Every test that needs a database gets its own, created from
+a migrated template in a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+import redis
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+
+def with_database(dsn: str, dbname: str) -> str:
+    params = conninfo_to_dict(dsn)
+    params["dbname"] = dbname
+    return make_conninfo(**params)
+
+
+@dataclass
+class Servers:
+    admin_dsn: str          # a database to issue CREATE/DROP DATABASE from
+    redis_url: str
+    pg: object = None       # EmbeddedPostgres when embedded (tests may stop/start it)
+    redis: object = None    # EmbeddedRedis when embedded
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory) -> Servers:
+    external_dsn = os.environ.get("OMEGA_TEST_DSN")
+    external_redis = os.environ.get("OMEGA_TEST_REDIS_URL")
+    pg = rd = None
+    if external_dsn:
+        admin_dsn = external_dsn
+    else:
+        from omega_tui.demo.embedded import EmbeddedPostgres
+
+        pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg")).start()
+        admin_dsn = pg.dsn_for("postgres")
+    if external_redis:
+        redis_url = external_redis
+    else:
+        from omega_tui.demo.embedded import EmbeddedRedis
+
+        rd = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
+        redis_url = rd.url
+    yield Servers(admin_dsn, redis_url, pg, rd)
+    if pg is not None:
+        pg.stop(mode="immediate")
+    if rd is not None:
+        rd.stop()
+
+
+def _create_database(admin_dsn: str, name: str, template: str | None = None) -> str:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        query = psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name))
+        if template:
+            query += psycopg.sql.SQL(" TEMPLATE {}").format(psycopg.sql.Identifier(template))
+        conn.execute(query)
+    return with_database(admin_dsn, name)
+
+
+def _drop_database(admin_dsn: str, name: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(
+            psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg.sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def empty_dsn(servers) -> str:
+    """A new, empty database for this test."""
+    name = f"omega_t_{uuid.uuid4().hex[:12]}"
+    dsn = _create_database(servers.admin_dsn, name)
+    yield dsn
+    _drop_database(servers.admin_dsn, name)
+
+
+@pytest.fixture(scope="session")
+def migrated_template(servers) -> str:
+    from omega_tui.data.migrate import migrate
+
+    name = f"omega_tpl_{uuid.uuid4().hex[:12]}"
+    dsn = _create_database(servers.admin_dsn, name)
+    migrate(dsn, log=lambda msg: None)
+    yield name
+    _drop_database(servers.admin_dsn, name)
+
+
+@pytest.fixture
+def dsn(servers, migrated_template) -> str:
+    """A new database with the Omega tables and the console schema."""
+    name = f"omega_t_{uuid.uuid4().hex[:12]}"
+    dsn = _create_database(servers.admin_dsn, name, template=migrated_template)
+    yield dsn
+    _drop_database(servers.admin_dsn, name)
+
+
+@pytest.fixture
+def redis_url(servers) -> str:
+    """The test Redis, emptied before the test."""
+    client = redis.Redis.from_url(servers.redis_url)
+    client.flushdb()
+    client.close()
+    return servers.redis_url
