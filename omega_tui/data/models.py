@@ -1,0 +1,269 @@
+"""What the poller hands to the screens: frozen, slotted, safe to share across threads.
+
+Every value came from a store and is untrusted: strings are kept as found
+(the UI renders them literally), unknown enum values are kept as found and
+flagged by the `known_*` helpers, missing numbers are None, and a problem
+with a value (a malformed heartbeat, say) is a field of the model, never an
+exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+CANONICAL_METRICS = (
+    "cpu_percent", "memory_percent", "gpu_percent", "gpu_memory_percent", "disk_percent",
+    "net_rx_bytes", "net_tx_bytes", "load_1m", "temperature_c",
+)
+METRIC_UNITS = {
+    "cpu_percent": "percent", "memory_percent": "percent", "gpu_percent": "percent",
+    "gpu_memory_percent": "percent", "disk_percent": "percent", "net_rx_bytes": "bytes/s",
+    "net_tx_bytes": "bytes/s", "load_1m": "load", "temperature_c": "celsius",
+}
+NODE_TYPES = ("control", "compute", "storage", "gpu", "hybrid")
+NODE_STATUSES = ("active", "inactive", "draining", "failed", "maintenance")
+SESSION_TYPES = ("interactive", "batch", "streaming", "ai_training", "rendering")
+SESSION_STATUSES = ("pending", "scheduled", "running", "paused", "completed", "failed", "cancelled")
+LIVE_SESSION_STATUSES = ("pending", "scheduled", "running", "paused")
+SEVERITIES = ("critical", "error", "warning", "info", "debug")
+RESOURCE_TYPES = ("cpu", "memory", "storage", "gpu", "network")
+
+HEARTBEAT_TTL_SECONDS = 30.0
+HISTORY_POINTS = 60
+
+
+class Reachability(str, Enum):
+    """What Redis says about a node, whatever `nodes.status` says."""
+
+    LIVE = "live"            # heartbeat key present and fresh
+    STALE = "stale"          # key present but its timestamp is older than the TTL
+    MISSING = "missing"      # no heartbeat key: unreachable
+    MALFORMED = "malformed"  # key present but not the contract's JSON
+    UNKNOWN = "unknown"      # Redis itself is unavailable: we cannot tell
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A parsed `node:heartbeat:{id}` value."""
+
+    at: datetime | None
+    status: str | None
+    load: float | None
+    problem: str | None = None  # why the raw value did not parse, shown to the operator
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """One metric of one node: latest value and the last HISTORY_POINTS values, oldest first."""
+
+    metric_type: str
+    unit: str | None
+    latest: float | None
+    latest_at: datetime | None
+    history: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """A `node_resources` row: allocated vs total of one resource type."""
+
+    resource_type: str
+    allocated: float | None
+    total: float | None
+    unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    node_id: str
+    hostname: str
+    ip_address: str | None
+    node_type: str
+    status: str                      # nodes.status as found (may be unknown)
+    total_cpu_cores: int | None
+    total_memory_gb: float | None
+    total_storage_gb: float | None
+    gpu_count: int | None
+    gpu_memory_gb: float | None
+    labels: tuple[tuple[str, str], ...]
+    last_heartbeat: datetime | None  # nodes.last_heartbeat (PostgreSQL)
+    reachability: Reachability
+    heartbeat: Heartbeat | None
+    heartbeat_age: float | None      # seconds, from the Redis heartbeat timestamp
+    metrics: tuple[MetricSeries, ...] = ()   # canonical ones first, then any others
+    sessions_running: int = 0
+    sessions_total: int = 0          # live sessions (pending..paused) placed on this node
+    allocations: tuple[Allocation, ...] = ()
+    in_postgres: bool = True         # False: heartbeating in Redis, unknown to PostgreSQL
+
+    @property
+    def reachable(self) -> bool:
+        return self.reachability is Reachability.LIVE
+
+    def metric(self, metric_type: str) -> MetricSeries | None:
+        for series in self.metrics:
+            if series.metric_type == metric_type:
+                return series
+        return None
+
+    def allocation(self, resource_type: str) -> Allocation | None:
+        for alloc in self.allocations:
+            if alloc.resource_type == resource_type:
+                return alloc
+        return None
+
+    @property
+    def known_status(self) -> bool:
+        return self.status in NODE_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    session_name: str
+    user_id: str | None
+    username: str | None
+    session_type: str
+    status: str
+    priority: int | None
+    cpu_request: float | None
+    memory_request_gb: float | None
+    gpu_request: int | None
+    node_id: str | None
+    node_hostname: str | None
+    created_at: datetime | None
+    start_time: datetime | None
+    end_time: datetime | None
+    queue_position: int | None = None  # 0-based position in queue:pending_sessions, None if absent
+
+    @property
+    def known_status(self) -> bool:
+        return self.status in SESSION_STATUSES
+
+
+class AlertKind(str, Enum):
+    EVENT = "event"                  # an unresolved system_events row
+    UNREACHABLE = "unreachable"      # heartbeat missing/stale
+    NODE_FAILED = "node_failed"      # nodes.status = failed
+    THRESHOLD = "threshold"          # metric over a threshold for a duration
+    PENDING_TOO_LONG = "pending"     # session pending longer than the limit
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    alert_id: str                    # stable across polls: "event:<uuid>", "unreachable:<node_id>", ...
+    kind: AlertKind
+    severity: str                    # critical, error, warning (as found for events)
+    title: str
+    message: str
+    since: datetime | None
+    node_id: str | None = None
+    session_id: str | None = None
+    source: str | None = None        # system_events.source_component, or "console"
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+
+class HealthState(str, Enum):
+    OK = "ok"
+    STALE = "stale"   # last read failed; showing data from `last_ok`
+    DOWN = "down"     # never read successfully in this run
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    store: str                       # "PostgreSQL" or "Redis"
+    state: HealthState
+    since: datetime | None = None    # when the current state began
+    reason: str | None = None        # one line, passwords masked
+    last_ok: datetime | None = None
+    latency_ms: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.state is HealthState.OK
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterTotals:
+    nodes_by_status: tuple[tuple[str, int], ...]   # nodes.status -> count (as found)
+    nodes_unreachable: int
+    cpu_percent: float | None                      # mean over reachable nodes
+    memory_percent: float | None
+    gpu_percent: float | None
+    cpu_history: tuple[float, ...] = ()
+    memory_history: tuple[float, ...] = ()
+    gpu_history: tuple[float, ...] = ()
+    sessions_by_status: tuple[tuple[str, int], ...] = ()
+    alerts_by_severity: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PollStats:
+    duration_ms: float
+    sql_statements: int
+    redis_round_trips: int
+    metric_rows: int                 # node_metrics rows fetched this poll
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    taken_at: datetime
+    nodes: tuple[Node, ...]
+    sessions: tuple[Session, ...]
+    alerts: tuple[Alert, ...]
+    totals: ClusterTotals
+    postgres: StoreHealth
+    redis: StoreHealth
+    stats: PollStats | None = None
+    resolved_alerts: tuple[Alert, ...] = ()        # recent history, newest first
+    notices: tuple[str, ...] = field(default=())   # e.g. "3 heartbeats malformed"
+
+    def node(self, node_id: str) -> Node | None:
+        for node in self.nodes:
+            if node.node_id == node_id:
+                return node
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A system_events row, for a node's recent events."""
+
+    event_id: str
+    timestamp: datetime | None
+    event_type: str
+    severity: str
+    source_component: str | None
+    message: str
+    node_id: str | None = None
+    session_id: str | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    at: datetime
+    avg: float | None
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDetail:
+    """What the node detail screen needs beyond the snapshot: a longer window
+    of history (from the rollups) and recent events. Fetched on demand."""
+
+    node_id: str
+    window_seconds: float
+    bucket_seconds: float
+    series: tuple[tuple[str, tuple[SeriesPoint, ...]], ...]   # metric_type -> points, oldest first
+    events: tuple[Event, ...]                                  # newest first
+    fetched_at: datetime
