@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", help="data directory (default: user data dir/demo, env OMEGA_TUI_DEMO_DIR)")
     demo.add_argument("--stop", action="store_true", help="stop the demo servers left running and exit")
     demo.set_defaults(handler=cmd_demo)
+
+    from omega_tui.action_commands import add_action_parsers
+
+    add_action_parsers(sub, _add_store_options)
     return parser
 
 
