@@ -91,6 +91,11 @@ def migrated_template(servers) -> str:
     name = f"omega_tpl_{uuid.uuid4().hex[:12]}"
     dsn = _create_database(servers.admin_dsn, name)
     migrate(dsn, log=lambda msg: None)
+    # Nobody may connect to the template (TimescaleDB's background workers
+    # would), or CREATE DATABASE ... TEMPLATE fails with "being accessed".
+    with psycopg.connect(servers.admin_dsn, autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(psycopg.sql.Identifier(name)))
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
     yield name
     _drop_database(servers.admin_dsn, name)
 

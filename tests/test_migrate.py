@@ -160,3 +160,11 @@ def test_retention_setting_is_recorded(empty_dsn):
     migrate(empty_dsn, raw_retention_days=14, log=_quiet)
     with psycopg.connect(empty_dsn) as conn:
         assert conn.execute("SELECT omega_console.setting_int('raw_retention_days')").fetchone()[0] == 14
+
+
+def test_plain_migrate_never_enables_timescaledb_later(empty_dsn):
+    migrate(empty_dsn, use_timescaledb=False, log=_quiet)
+    assert migrate(empty_dsn, log=_quiet) == []
+    with psycopg.connect(empty_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0] == 0
+        assert {v for (v,) in conn.execute("SELECT variant FROM omega_console.schema_migrations")} == {"postgres"}

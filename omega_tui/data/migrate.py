@@ -136,8 +136,10 @@ def _timescale(conn: psycopg.Connection) -> tuple[bool, bool, bool]:
     hyper = False
     if installed:
         hyper = conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
-            " WHERE hypertable_name = 'node_metrics')"
+            "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables h"
+            " JOIN pg_class c ON c.oid = to_regclass('node_metrics')"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE h.hypertable_name = 'node_metrics' AND h.hypertable_schema = n.nspname)"
         ).fetchone()[0]
     return available, installed, hyper
 
@@ -214,8 +216,12 @@ def _migrate(conn: psycopg.Connection, use_timescaledb: bool, raw_retention_days
                 "a schema the cluster owns",
             )
 
+        # Enable the extension only for a pending migration that would make hypertables.
+        makes_hypertables = any(
+            m.timescale_path is not None and "touches-omega-tables" in m.flags(True) for m in pending
+        )
         timescale = False
-        if use_timescaledb and (installed or (available and we_own_tables)):
+        if use_timescaledb and (installed or (available and we_own_tables and makes_hypertables)):
             timescale = installed or _try_enable_timescaledb(conn, log)
 
         done = []
@@ -243,9 +249,24 @@ def _migrate(conn: psycopg.Connection, use_timescaledb: bool, raw_retention_days
             done.append((migration.version, migration.name, variant))
         if raw_retention_days is not None and 1 in applied_versions:
             set_setting(conn, "raw_retention_days", str(raw_retention_days))
+            if we_own_tables and _timescale(conn)[2]:
+                _reset_raw_retention_policies(conn)
+                log(f"retention of node_metrics, session_metrics: {raw_retention_days} days")
         return done
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+
+def _reset_raw_retention_policies(conn: psycopg.Connection) -> None:
+    """Make the retention policies that 003 (TimescaleDB) added follow raw_retention_days again."""
+    with conn.transaction():
+        for table in ("node_metrics", "session_metrics"):
+            conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (table,))
+            conn.execute(
+                "SELECT add_retention_policy(%s,"
+                " make_interval(days => omega_console.setting_int('raw_retention_days')))",
+                (table,),
+            )
 
 
 def _applied_variant(conn: psycopg.Connection, version: int) -> str | None:

@@ -44,7 +44,9 @@ SELECT add_retention_policy('omega_console.node_metrics_1h',
     make_interval(days => omega_console.setting_int('rollup_1h_retention_days')));
 
 -- Same signature as the plain variant, so writers can call it either way:
--- here the policies do the work; this refreshes the recent past at once.
+-- here the policies do the work and real-time aggregation covers the newest
+-- rows, so this does nothing (refresh_continuous_aggregate() is a procedure
+-- that cannot run inside a function).
 CREATE FUNCTION omega_console.refresh_node_metrics_rollups(p_overlap INTERVAL DEFAULT INTERVAL '2 minutes')
     RETURNS INTEGER
     LANGUAGE sql
