@@ -62,8 +62,12 @@ def pg_connect(
     statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
     autocommit: bool = False,
     application_name: str = "omega-tui",
+    **conninfo,
 ) -> psycopg.Connection:
-    """Connect to PostgreSQL, or raise StoreError with a clear reason."""
+    """Connect to PostgreSQL, or raise StoreError with a clear reason.
+
+    Extra keyword arguments are libpq connection parameters (keepalives, ...).
+    """
     options = {}
     if statement_timeout:
         options["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
@@ -74,6 +78,7 @@ def pg_connect(
             autocommit=autocommit,
             application_name=application_name,
             **options,
+            **conninfo,
         )
     except psycopg.Error as exc:
         raise StoreError("PostgreSQL", describe_pg_error(exc, dsn)) from None

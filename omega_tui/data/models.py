@@ -10,7 +10,7 @@ exception.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 CANONICAL_METRICS = (
@@ -165,10 +165,18 @@ class Alert:
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
+    resolved_by: str | None = None   # username, when system_events.resolved_by maps to a user
 
     @property
     def acknowledged(self) -> bool:
         return self.acknowledged_at is not None
+
+    @property
+    def time_to_resolve(self) -> timedelta | None:
+        """For resolved alerts (the history): how long it was open."""
+        if self.resolved_at is None or self.since is None:
+            return None
+        return self.resolved_at - self.since
 
 
 class HealthState(str, Enum):
@@ -211,6 +219,8 @@ class PollStats:
     sql_statements: int
     redis_round_trips: int
     metric_rows: int                 # node_metrics rows fetched this poll
+    metric_rows_new: int = 0         # of those, rows not already held (the rest is the overlap)
+    full_metric_load: bool = False   # this poll (re)loaded the short history instead of new rows only
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,3 +277,4 @@ class NodeDetail:
     series: tuple[tuple[str, tuple[SeriesPoint, ...]], ...]   # metric_type -> points, oldest first
     events: tuple[Event, ...]                                  # newest first
     fetched_at: datetime
+    problem: str | None = None       # why the history could not be read (store down, unknown node)

@@ -181,7 +181,9 @@ class EmbeddedPostgres:
             if self.pgdata.exists():
                 shutil.rmtree(self.pgdata)
             self._init()
-        self.port = free_port()
+        # Keep the recorded port across restarts so DSNs handed out stay valid.
+        if not self.port or _port_open(self.port):
+            self.port = free_port()
         _write_state(self.state_file, {"port": self.port, "password": self.password})
         result = self._run(
             str(postgres_bin_dir() / "pg_ctl"),

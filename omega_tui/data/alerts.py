@@ -1,0 +1,171 @@
+"""What needs an operator's attention: unresolved events plus conditions derived each poll.
+
+Alert ids are stable across polls ("event:<event_id>", "unreachable:<node_id>",
+"node_failed:<node_id>", "threshold:<node_id>:<metric>", "pending:<session_id>"),
+so acknowledgements stored by id in omega_console.alert_acks hold across polls.
+
+An acknowledgement covers the occurrence it was given for: when a derived
+condition clears and comes back later (a node unreachable again next week),
+the new occurrence starts after the acknowledgement and shows unacknowledged.
+Acknowledging again (the acks row's acknowledged_at = now()) covers it.
+When the start of an occurrence is not known (no heartbeat ever seen, a
+threshold run older than the history kept), an acknowledgement holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from omega_tui.data.metric_history import MetricHistory
+from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Alert, AlertKind, Node, Reachability, Session
+
+SEVERITY_ORDER = {"critical": 0, "error": 1, "warning": 2}
+ACK_GRACE = timedelta(seconds=60)   # clocks of console, database and nodes differ a little
+_UNREACHABLE = (Reachability.STALE, Reachability.MISSING, Reachability.MALFORMED)
+_EXPECTED_UP = ("active", "draining")
+
+
+@dataclass(frozen=True, slots=True)
+class _Condition:
+    alert: Alert
+    start_known: bool   # `alert.since` is when the condition began, from the data
+
+
+def _unreachable(node: Node, last_seen: datetime | None) -> _Condition:
+    hostname = node.hostname or node.node_id
+    severity = "critical" if node.status in _EXPECTED_UP else "warning"
+    ttl = timedelta(seconds=HEARTBEAT_TTL_SECONDS)
+    if node.reachability is Reachability.MALFORMED:
+        problem = node.heartbeat.problem if node.heartbeat else "unreadable"
+        return _Condition(Alert(
+            alert_id=f"unreachable:{node.node_id}", kind=AlertKind.UNREACHABLE, severity="warning",
+            title="heartbeat malformed", message=f"{hostname}: heartbeat malformed ({problem})",
+            since=None, node_id=node.node_id, source="console"), False)
+    if node.reachability is Reachability.STALE:
+        message = f"{hostname}: last heartbeat {node.heartbeat_age:.0f}s ago, nodes.status {node.status or '?'}"
+        since = node.heartbeat.at + ttl
+    else:
+        message = f"{hostname}: no heartbeat in Redis, nodes.status {node.status or '?'}"
+        since = last_seen + ttl if last_seen is not None else None
+    return _Condition(Alert(
+        alert_id=f"unreachable:{node.node_id}", kind=AlertKind.UNREACHABLE, severity=severity,
+        title="node unreachable", message=message, since=since, node_id=node.node_id, source="console"),
+        since is not None)
+
+
+def _failed(node: Node, changed_at: datetime | None) -> _Condition:
+    return _Condition(Alert(
+        alert_id=f"node_failed:{node.node_id}", kind=AlertKind.NODE_FAILED, severity="critical",
+        title="node failed", message=f"{node.hostname or node.node_id}: nodes.status is failed",
+        since=changed_at, node_id=node.node_id, source="console"), changed_at is not None)
+
+
+def _pending(session: Session, now: datetime, limit_seconds: float) -> _Condition | None:
+    if session.status != "pending" or session.created_at is None:
+        return None
+    waited = (now - session.created_at).total_seconds()
+    if waited <= limit_seconds:
+        return None
+    where = f", queue position {session.queue_position + 1}" if session.queue_position is not None else ", not in the queue"
+    who = f" ({session.username})" if session.username else ""
+    return _Condition(Alert(
+        alert_id=f"pending:{session.session_id}", kind=AlertKind.PENDING_TOO_LONG, severity="warning",
+        title="session pending too long",
+        message=f"{session.session_name}{who}: pending for {waited / 60:.0f} min{where}",
+        since=session.created_at, session_id=session.session_id, source="console"), True)
+
+
+class AlertBuilder:
+    """Builds each poll's alerts. Remembers when derived conditions began, so
+    `since` stays put across polls. Not thread-safe: used under the poller's lock."""
+
+    def __init__(self, thresholds: dict, pending_alert_seconds: float):
+        self.thresholds = thresholds
+        self.pending_alert_seconds = pending_alert_seconds
+        self._since: dict[str, datetime] = {}
+        self._start_unknown: set[str] = set()
+
+    def build(
+        self,
+        *,
+        nodes: list[Node],
+        node_changed_at: dict[str, datetime | None],
+        last_heartbeat_seen: dict[str, datetime],
+        sessions: list[Session],
+        open_events: list[Alert],
+        history: MetricHistory,
+        now: datetime,
+    ) -> list[Alert]:
+        """Current alerts, not yet acknowledged (see with_acks), unsorted."""
+        conditions: list[_Condition] = []
+        for node in nodes:
+            if node.reachability in _UNREACHABLE:
+                seen = [t for t in (node.last_heartbeat, last_heartbeat_seen.get(node.node_id)) if t is not None]
+                conditions.append(_unreachable(node, max(seen, default=None)))
+            if node.status == "failed":
+                conditions.append(_failed(node, node_changed_at.get(node.node_id)))
+            if node.reachability not in (Reachability.STALE, Reachability.MISSING):
+                conditions.extend(self._thresholds(node, history))
+        for session in sessions:
+            if (condition := _pending(session, now, self.pending_alert_seconds)) is not None:
+                conditions.append(condition)
+
+        alerts = list(open_events)
+        since_now: dict[str, datetime] = {}
+        start_unknown: set[str] = set()
+        for condition in conditions:
+            alert = condition.alert
+            earlier = self._since.get(alert.alert_id)
+            since = min((t for t in (alert.since, earlier) if t is not None), default=now)
+            since_now[alert.alert_id] = since
+            if not condition.start_known:
+                start_unknown.add(alert.alert_id)
+            alerts.append(alert if since == alert.since else replace(alert, since=since))
+        self._since = since_now       # conditions that cleared are forgotten: a return is a new occurrence
+        self._start_unknown = start_unknown
+        return alerts
+
+    def _thresholds(self, node: Node, history: MetricHistory) -> list[_Condition]:
+        found = []
+        for series in node.metrics:
+            threshold = self.thresholds.get(series.metric_type)
+            if threshold is None or series.latest is None or not series.latest > threshold.value:
+                continue
+            run = history.over_since(node.node_id, series.metric_type, threshold.value)
+            if run is None:
+                continue
+            start, latest, start_known = run
+            lasted = (latest - start).total_seconds()
+            if lasted < threshold.seconds:
+                continue
+            metric = series.metric_type
+            found.append(_Condition(Alert(
+                alert_id=f"threshold:{node.node_id}:{metric}", kind=AlertKind.THRESHOLD, severity="warning",
+                title=f"{metric} above {threshold.value:g}",
+                message=(f"{node.hostname or node.node_id}: {metric} {series.latest:.1f} above {threshold.value:g} "
+                         f"for {lasted:.0f}s (limit {threshold.seconds:g}s)"),
+                since=start, node_id=node.node_id, source="console"), start_known))
+        return found
+
+    def with_acks(self, alerts: list[Alert], acks: dict[str, tuple[datetime | None, str | None]]) -> list[Alert]:
+        """Alerts with their acknowledgements applied, sorted by severity, newest first."""
+        result = []
+        for alert in alerts:
+            ack = acks.get(alert.alert_id)
+            if ack is not None and ack[0] is not None and self._covers(alert, ack[0]):
+                alert = replace(alert, acknowledged_at=ack[0], acknowledged_by=ack[1])
+            result.append(alert)
+        return sort_alerts(result)
+
+    def _covers(self, alert: Alert, acknowledged_at: datetime) -> bool:
+        if alert.alert_id in self._start_unknown or alert.since is None:
+            return True
+        return acknowledged_at >= alert.since - ACK_GRACE
+
+
+def sort_alerts(alerts: list[Alert]) -> list[Alert]:
+    """By severity (critical, error, warning, anything else), then newest first, then id."""
+    by_id = sorted(alerts, key=lambda a: a.alert_id)
+    newest_first = sorted(by_id, key=lambda a: a.since.timestamp() if a.since else float("-inf"), reverse=True)
+    return sorted(newest_first, key=lambda a: SEVERITY_ORDER.get(a.severity, len(SEVERITY_ORDER)))

@@ -1,0 +1,199 @@
+"""The short history of every node metric, held in memory between polls.
+
+The poller loads the last HISTORY_POINTS samples of each (node, metric)
+once, then merges only rows newer than the watermark. Rows fetched twice
+(the watermark overlap that catches late rows) are recognised by
+(node_id, metric_type, time) and not counted again.
+
+Times are kept as integer microseconds since the epoch and values as
+doubles, in arrays: 1,000 nodes x 9 metrics x 60 points is about 10 MB.
+A series' MetricSeries is built once and reused until a sample changes it,
+so screens can tell an unchanged series by identity.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left
+from datetime import UTC, datetime, timedelta
+
+from omega_tui.data.models import CANONICAL_METRICS, HISTORY_POINTS, METRIC_UNITS, MetricSeries
+
+MAX_METRIC_TYPES_PER_NODE = 32   # untrusted input: a writer inventing metric names must not eat memory
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_datetime(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+class _Series:
+    __slots__ = ("times", "values", "unit", "built")
+
+    def __init__(self):
+        self.times = array("q")
+        self.values = array("d")
+        self.unit: str | None = None
+        self.built: MetricSeries | None = None   # cached until the series changes
+
+
+class MetricHistory:
+    """Not thread-safe: owned by the poller, used under its lock."""
+
+    def __init__(self, points: int = HISTORY_POINTS):
+        self.points = points
+        self._series: dict[str, dict[str, _Series]] = {}
+        self.watermark: int | None = None   # newest sample time seen, microseconds
+        self.ignored_values = 0             # non-finite or over the metric-type cap, since the last reset
+
+    def _series_for(self, node_id: str, metric_type: str) -> _Series | None:
+        node = self._series.get(node_id)
+        if node is None:
+            node = self._series[node_id] = {}
+        series = node.get(metric_type)
+        if series is None:
+            if len(node) >= MAX_METRIC_TYPES_PER_NODE:
+                return None
+            series = node[metric_type] = _Series()
+        return series
+
+    def merge(self, rows) -> int:
+        """Merge (node_id, metric_type, time_us, value, unit) rows; returns how many were new."""
+        new = 0
+        watermark = self.watermark
+        held = self._series
+        for node_id, metric_type, micros, value, unit in rows:
+            # Fast path for the overlap: most rows at or before the newest sample are held already.
+            node = held.get(node_id)
+            series = node.get(metric_type) if node is not None else None
+            if series is not None and series.times and micros is not None and micros <= series.times[-1]:
+                times = series.times
+                i = bisect_left(times, micros)
+                if i < len(times) and times[i] == micros and series.values[i] == value:
+                    continue
+            try:
+                if micros is None or not math.isfinite(value):
+                    raise TypeError
+            except TypeError:
+                self.ignored_values += 1
+                continue
+            if series is None:
+                series = self._series_for(node_id, metric_type)
+                if series is None:
+                    self.ignored_values += 1
+                    continue
+            if self._add(series, micros, float(value), unit):
+                new += 1
+            if watermark is None or micros > watermark:
+                watermark = micros
+        self.watermark = watermark
+        return new
+
+    def load(self, rows) -> tuple[int, int]:
+        """Merge first-load rows (node_id, metric_type, unit, times_us[], values[]), arrays in any order.
+
+        Returns (samples read, samples new).
+        """
+        samples = new = 0
+        for node_id, metric_type, unit, times, values in rows:
+            if not isinstance(times, list) or not isinstance(values, list) or len(times) != len(values):
+                self.ignored_values += 1
+                continue
+            samples += len(times)
+            series = self._series_for(node_id, metric_type)
+            if series is None:
+                self.ignored_values += len(times)
+                continue
+            newest = self._newest(times, values)
+            if series.times:   # a reload after a gap: merge with what is held
+                new += self.merge((node_id, metric_type, t, v, unit) for t, v in zip(*newest))
+                continue
+            times, values = newest
+            if not times:
+                continue
+            series.times = array("q", times)
+            series.values = array("d", values)
+            series.unit = unit if isinstance(unit, str) else None
+            series.built = None
+            new += len(times)
+            if self.watermark is None or times[-1] > self.watermark:
+                self.watermark = times[-1]
+        return samples, new
+
+    def _newest(self, times: list, values: list) -> tuple[list, list]:
+        """The newest `points` finite samples, oldest first."""
+        try:
+            clean = None not in times and all(map(math.isfinite, values))
+        except TypeError:
+            clean = False
+        if not clean:
+            keep = [i for i, (t, v) in enumerate(zip(times, values))
+                    if isinstance(t, int) and isinstance(v, (int, float)) and math.isfinite(v)]
+            self.ignored_values += len(times) - len(keep)
+            times, values = [times[i] for i in keep], [float(values[i]) for i in keep]
+        order = sorted(range(len(times)), key=times.__getitem__)[-self.points:]
+        return [times[i] for i in order], [values[i] for i in order]
+
+    def _add(self, series: _Series, micros: int, value: float, unit) -> bool:
+        times, values = series.times, series.values
+        if not times or micros > times[-1]:
+            times.append(micros)
+            values.append(value)
+            series.unit = unit if isinstance(unit, str) else None
+        else:
+            i = bisect_left(times, micros)
+            if i < len(times) and times[i] == micros:
+                if values[i] != value:
+                    values[i] = value      # the same row read again with a corrected value
+                    series.built = None
+                return False
+            if i == 0 and len(times) >= self.points:
+                return False           # older than everything we keep
+            times.insert(i, micros)
+            values.insert(i, value)
+        if len(times) > self.points:
+            del times[: len(times) - self.points]
+            del values[: len(values) - self.points]
+        series.built = None
+        return True
+
+    def keep_only(self, node_ids: set[str]) -> None:
+        """Forget nodes that no longer exist."""
+        for node_id in [n for n in self._series if n not in node_ids]:
+            del self._series[node_id]
+
+    def series_of(self, node_id: str) -> tuple[MetricSeries, ...]:
+        """The node's metrics: canonical ones in their usual order, then any others by name."""
+        node = self._series.get(node_id)
+        if not node:
+            return ()
+        names = [m for m in CANONICAL_METRICS if m in node] + sorted(m for m in node if m not in CANONICAL_METRICS)
+        return tuple(self._built(name, node[name]) for name in names if node[name].values)
+
+    @staticmethod
+    def _built(metric_type: str, series: _Series) -> MetricSeries:
+        if series.built is None:
+            series.built = MetricSeries(
+                metric_type=metric_type,
+                unit=series.unit or METRIC_UNITS.get(metric_type),
+                latest=series.values[-1],
+                latest_at=to_datetime(series.times[-1]),
+                history=tuple(series.values),
+            )
+        return series.built
+
+    def over_since(self, node_id: str, metric_type: str, limit: float) -> tuple[datetime, datetime, bool] | None:
+        """The current run of samples above `limit`: (first sample, latest sample, start known).
+
+        None when the latest sample is not above the limit. The run is traced
+        back only as far as the history kept; when it reaches the oldest sample
+        kept, it may have begun earlier (start known = False).
+        """
+        series = self._series.get(node_id, {}).get(metric_type)
+        if series is None or not series.values or not series.values[-1] > limit:
+            return None
+        i = len(series.values) - 1
+        while i > 0 and series.values[i - 1] > limit:
+            i -= 1
+        return to_datetime(series.times[i]), to_datetime(series.times[-1]), i > 0

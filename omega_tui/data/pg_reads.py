@@ -1,0 +1,427 @@
+"""The console's reads of PostgreSQL: one parameterised statement per function.
+
+Each function takes `db`, anything with psycopg's `execute(query, params)`
+(the poller passes a wrapper that counts statements), and turns rows into
+model values. Every value is untrusted: NULLs, unknown enum strings and odd
+types become None or are kept as found, never exceptions. Statements raise
+psycopg errors; the caller decides what a failure means.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from omega_tui.data.models import LIVE_SESSION_STATUSES, Alert, AlertKind, Allocation, Event, Node, Reachability, Session
+
+ALERT_SEVERITIES = ["critical", "error", "warning"]
+MAX_NODES = 20_000
+MAX_SESSIONS = 10_000
+MAX_OPEN_EVENTS = 1_000
+MAX_RESOLVED_EVENTS = 200
+RESOLVED_HISTORY = timedelta(hours=24)       # the alerts screen's history toggle
+RESOLVED_LOOKBACK = timedelta(days=7)        # bounds the scan: events raised at most this long ago
+CLOCK_SKEW = timedelta(seconds=5)            # metric rows this far in the future are taken now
+FIRST_LOAD_HORIZON = timedelta(hours=1)      # the first poll looks this far back for the short history
+MAX_NEW_METRIC_ROWS = 200_000                # one incremental read; more is caught up next poll
+
+
+# --- untrusted values -------------------------------------------------------
+
+def as_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def as_number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def as_int(value) -> int | None:
+    number = as_number(value)
+    return int(number) if number is not None else None
+
+
+def as_time(value) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    # A `timestamp without time zone` column on someone else's database: take it as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def as_labels(value) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        return ()
+    return tuple(
+        sorted((str(k), v if isinstance(v, str) else json.dumps(v, default=str)) for k, v in value.items())
+    )
+
+
+def as_allocations(value) -> tuple[Allocation, ...]:
+    if not isinstance(value, list):
+        return ()
+    allocations = []
+    for item in value:
+        if isinstance(item, list) and len(item) == 4:
+            kind, allocated, total, unit = item
+            allocations.append(Allocation(as_text(kind) or "", as_number(allocated), as_number(total), as_text(unit)))
+    return tuple(allocations)
+
+
+class RowCache:
+    """Model objects of the previous read, by raw row: an unchanged row is not converted again.
+
+    Rows are tuples of plain values (JSON columns are read as text), so they hash.
+    """
+
+    def __init__(self):
+        self._last: dict = {}
+
+    def convert(self, rows, build) -> list:
+        last, current, values = self._last, {}, []
+        for row in rows:
+            value = last.get(row)
+            if value is None:
+                value = build(row)
+            current[row] = value
+            values.append(value)
+        self._last = current
+        return values
+
+
+def _json(text):
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+# --- nodes ------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class PgNode:
+    """A node as PostgreSQL has it; Redis fills in reachability later."""
+
+    node: Node
+    updated_at: datetime | None
+    fields: dict    # Node's keyword arguments from PostgreSQL: the poller builds live Nodes from them
+
+
+NODES_SQL = """
+SELECT n.node_id::text, n.hostname, host(n.ip_address), n.node_type, n.status,
+       n.total_cpu_cores, n.total_memory_gb::float8, n.total_storage_gb::float8,
+       n.gpu_count, n.gpu_memory_gb::float8, n.labels::text, n.last_heartbeat, n.updated_at,
+       r.resources::text, coalesce(s.running, 0), coalesce(s.live, 0)
+  FROM nodes n
+  LEFT JOIN (SELECT node_id,
+                    json_agg(json_build_array(resource_type, allocated_capacity::float8,
+                                              total_capacity::float8, unit) ORDER BY resource_type) AS resources
+               FROM node_resources
+              GROUP BY node_id) r ON r.node_id = n.node_id
+  LEFT JOIN (SELECT scheduled_node_id AS node_id,
+                    count(*) FILTER (WHERE status = 'running') AS running,
+                    count(*) AS live
+               FROM sessions
+              WHERE status = ANY(%(live)s) AND scheduled_node_id IS NOT NULL
+              GROUP BY scheduled_node_id) s ON s.node_id = n.node_id
+ ORDER BY n.hostname, n.node_id
+ LIMIT %(limit)s
+"""
+
+
+def _pg_node(row) -> PgNode:
+    (node_id, hostname, ip, node_type, status, cores, memory, storage, gpus, gpu_memory, labels,
+     last_heartbeat, updated_at, resources, running, live) = row
+    fields = dict(
+        node_id=node_id,
+        hostname=as_text(hostname) or "",
+        ip_address=as_text(ip),
+        node_type=as_text(node_type) or "",
+        status=as_text(status) or "",
+        total_cpu_cores=as_int(cores),
+        total_memory_gb=as_number(memory),
+        total_storage_gb=as_number(storage),
+        gpu_count=as_int(gpus),
+        gpu_memory_gb=as_number(gpu_memory),
+        labels=as_labels(_json(labels)),
+        last_heartbeat=as_time(last_heartbeat),
+        sessions_running=as_int(running) or 0,
+        sessions_total=as_int(live) or 0,
+        allocations=as_allocations(_json(resources)),
+    )
+    node = Node(**fields, reachability=Reachability.UNKNOWN, heartbeat=None, heartbeat_age=None)
+    return PgNode(node, as_time(updated_at), fields)
+
+
+def read_nodes(db, cache: RowCache | None = None) -> list[PgNode]:
+    rows = db.execute(NODES_SQL, {"live": list(LIVE_SESSION_STATUSES), "limit": MAX_NODES}).fetchall()
+    return (cache or RowCache()).convert(rows, _pg_node)
+
+
+# --- sessions ---------------------------------------------------------------
+
+SESSIONS_SQL = """
+SELECT s.session_id::text, s.session_name, s.user_id::text, u.username, s.session_type, s.status,
+       s.priority, s.cpu_request::float8, s.memory_request_gb::float8, s.gpu_request,
+       s.scheduled_node_id::text, n.hostname, s.created_at, s.start_time, s.end_time
+  FROM sessions s
+  LEFT JOIN users u ON u.user_id = s.user_id
+  LEFT JOIN nodes n ON n.node_id = s.scheduled_node_id
+ WHERE s.status = ANY(%(live)s)
+ ORDER BY s.created_at, s.session_id
+ LIMIT %(limit)s
+"""
+
+
+def _session(row) -> Session:
+    (session_id, name, user_id, username, session_type, status, priority, cpu, memory, gpus,
+     node_id, hostname, created_at, start_time, end_time) = row
+    return Session(
+        session_id=session_id,
+        session_name=as_text(name) or "",
+        user_id=as_text(user_id),
+        username=as_text(username),
+        session_type=as_text(session_type) or "",
+        status=as_text(status) or "",
+        priority=as_int(priority),
+        cpu_request=as_number(cpu),
+        memory_request_gb=as_number(memory),
+        gpu_request=as_int(gpus),
+        node_id=as_text(node_id),
+        node_hostname=as_text(hostname),
+        created_at=as_time(created_at),
+        start_time=as_time(start_time),
+        end_time=as_time(end_time),
+    )
+
+
+def read_live_sessions(db, cache: RowCache | None = None) -> list[Session]:
+    """Sessions pending, scheduled, running or paused (queue positions come from Redis later)."""
+    rows = db.execute(SESSIONS_SQL, {"live": list(LIVE_SESSION_STATUSES), "limit": MAX_SESSIONS}).fetchall()
+    return (cache or RowCache()).convert(rows, _session)
+
+
+# --- events and acknowledgements ---------------------------------------------
+
+_EVENT_COLUMNS = """
+SELECT e.event_id::text, e.timestamp, e.event_type, e.severity, e.source_component,
+       e.source_node_id::text, e.session_id::text, e.message, e.resolved_at, r.username
+  FROM system_events e
+  LEFT JOIN users r ON r.user_id = e.resolved_by
+"""
+
+OPEN_EVENTS_SQL = _EVENT_COLUMNS + """
+ WHERE e.resolved_at IS NULL AND e.severity = ANY(%(severities)s)
+ ORDER BY e.timestamp DESC
+ LIMIT %(limit)s
+"""
+
+RESOLVED_EVENTS_SQL = _EVENT_COLUMNS + """
+ WHERE e.resolved_at IS NOT NULL AND e.severity = ANY(%(severities)s)
+   AND e.timestamp >= now() - %(lookback)s AND e.resolved_at >= now() - %(history)s
+ ORDER BY e.resolved_at DESC
+ LIMIT %(limit)s
+"""
+
+
+def _event_alert(row) -> Alert:
+    event_id, at, event_type, severity, source, node_id, session_id, message, resolved_at, resolved_by = row
+    return Alert(
+        alert_id=f"event:{event_id}",
+        kind=AlertKind.EVENT,
+        severity=as_text(severity) or "",
+        title=as_text(event_type) or "",
+        message=as_text(message) or "",
+        since=as_time(at),
+        node_id=as_text(node_id),
+        session_id=as_text(session_id),
+        source=as_text(source),
+        resolved_at=as_time(resolved_at),
+        resolved_by=as_text(resolved_by),
+    )
+
+
+def read_open_event_alerts(db) -> list[Alert]:
+    """Unresolved critical/error/warning system_events, newest first."""
+    rows = db.execute(OPEN_EVENTS_SQL, {"severities": ALERT_SEVERITIES, "limit": MAX_OPEN_EVENTS}).fetchall()
+    return [_event_alert(row) for row in rows]
+
+
+def read_resolved_event_alerts(db) -> list[Alert]:
+    """Events resolved in the last RESOLVED_HISTORY, most recently resolved first."""
+    params = {"severities": ALERT_SEVERITIES, "lookback": RESOLVED_LOOKBACK,
+              "history": RESOLVED_HISTORY, "limit": MAX_RESOLVED_EVENTS}
+    return [_event_alert(row) for row in db.execute(RESOLVED_EVENTS_SQL, params).fetchall()]
+
+
+ACKS_SQL = """
+SELECT alert_id, acknowledged_at, acknowledged_by
+  FROM omega_console.alert_acks
+ WHERE alert_id = ANY(%(ids)s)
+"""
+
+
+def read_acks(db, alert_ids: list[str]) -> dict[str, tuple[datetime | None, str | None]]:
+    """alert_id -> (acknowledged_at, acknowledged_by), for the given alerts only."""
+    rows = db.execute(ACKS_SQL, {"ids": alert_ids}).fetchall()
+    return {alert_id: (as_time(at), as_text(by)) for alert_id, at, by in rows}
+
+
+# --- node metrics: the short history ------------------------------------------
+
+_MICROS = "(extract(epoch FROM m.time) * 1000000)::int8"
+
+# Per node, the newest rows whatever their metric (one index scan on
+# (node_id, time DESC)), returned as one row of arrays per metric; the
+# caller keeps the newest HISTORY_POINTS of each. The array order is not
+# guaranteed: the caller sorts.
+RECENT_METRICS_SQL = f"""
+SELECT n.node_id::text, m.metric_type, m.unit, m.times, m.vals
+  FROM unnest(%(node_ids)s::uuid[]) AS n(node_id)
+ CROSS JOIN LATERAL (
+        SELECT m.metric_type, max(m.unit) AS unit, array_agg({_MICROS}) AS times, array_agg(m.value) AS vals
+          FROM (SELECT metric_type, time, value, unit
+                  FROM node_metrics
+                 WHERE node_id = n.node_id
+                   AND time > now() - %(horizon)s AND time <= now() + %(skew)s
+                 ORDER BY time DESC
+                 LIMIT %(per_node)s) m
+         GROUP BY m.metric_type) m
+"""
+
+NEW_METRICS_SQL = f"""
+SELECT m.node_id::text, m.metric_type, {_MICROS}, m.value, m.unit
+  FROM node_metrics m
+ WHERE m.time > %(since)s AND m.time <= now() + %(skew)s
+ ORDER BY m.time
+ LIMIT %(limit)s
+"""
+
+FIRST_LOAD_BATCH = 500   # nodes per statement: each stays far below the statement timeout
+
+
+def read_recent_metrics(db, node_ids: list[str], rows_per_node: int) -> list[tuple]:
+    """The newest samples of each node: (node_id, metric_type, unit, times_us[], values[]) rows.
+
+    One statement per FIRST_LOAD_BATCH nodes.
+    """
+    found = []
+    for start in range(0, len(node_ids), FIRST_LOAD_BATCH):
+        params = {"node_ids": node_ids[start:start + FIRST_LOAD_BATCH], "horizon": FIRST_LOAD_HORIZON,
+                  "skew": CLOCK_SKEW, "per_node": rows_per_node}
+        found.extend(db.execute(RECENT_METRICS_SQL, params, binary=True).fetchall())
+    return found
+
+
+def read_new_metrics(db, since: datetime) -> list[tuple]:
+    """node_metrics rows after `since`, oldest first, at most MAX_NEW_METRIC_ROWS."""
+    params = {"since": since, "skew": CLOCK_SKEW, "limit": MAX_NEW_METRIC_ROWS}
+    return db.execute(NEW_METRICS_SQL, params, binary=True).fetchall()
+
+
+# --- node detail: longer windows from the rollups ------------------------------
+
+# Each statement returns (bucket, metric_type, avg, min, max) re-bucketed to
+# %(width)s, oldest first per metric. Rollups hold full buckets up to their
+# newest one; from there on raw rows are aggregated (the rollup refresh lags,
+# and its newest bucket may be partial), so nothing is counted twice.
+
+DETAIL_RAW_SQL = """
+SELECT omega_console.time_bucket(%(width)s, time) AS bucket, metric_type, avg(value), min(value), max(value)
+  FROM node_metrics
+ WHERE node_id = %(node_id)s AND time >= now() - %(window)s AND time <= now() + %(skew)s
+ GROUP BY 1, 2
+ ORDER BY 2, 1
+"""
+
+DETAIL_1M_SQL = """
+WITH m AS (SELECT bucket, metric_type, avg_value, min_value, max_value, samples
+             FROM omega_console.node_metrics_1m
+            WHERE node_id = %(node_id)s AND bucket >= now() - %(window)s),
+     m_edge AS (SELECT coalesce(max(bucket), now() - %(window)s) AS t FROM m),
+     parts AS (
+        SELECT * FROM m WHERE bucket < (SELECT t FROM m_edge)
+        UNION ALL
+        SELECT omega_console.time_bucket(INTERVAL '1 minute', time), metric_type,
+               avg(value), min(value), max(value), count(*)
+          FROM node_metrics
+         WHERE node_id = %(node_id)s AND time >= (SELECT t FROM m_edge) AND time <= now() + %(skew)s
+         GROUP BY 1, 2)
+SELECT omega_console.time_bucket(%(width)s, bucket), metric_type,
+       sum(avg_value * samples) / nullif(sum(samples), 0), min(min_value), max(max_value)
+  FROM parts
+ GROUP BY 1, 2
+ ORDER BY 2, 1
+"""
+
+DETAIL_1H_SQL = """
+WITH h AS (SELECT bucket, metric_type, avg_value, min_value, max_value, samples
+             FROM omega_console.node_metrics_1h
+            WHERE node_id = %(node_id)s AND bucket >= now() - %(window)s),
+     h_edge AS (SELECT coalesce(max(bucket), now() - %(window)s) AS t FROM h),
+     m AS (SELECT bucket, metric_type, avg_value, min_value, max_value, samples
+             FROM omega_console.node_metrics_1m
+            WHERE node_id = %(node_id)s AND bucket >= (SELECT t FROM h_edge)),
+     m_edge AS (SELECT coalesce(max(bucket), (SELECT t FROM h_edge)) AS t FROM m),
+     parts AS (
+        SELECT * FROM h WHERE bucket < (SELECT t FROM h_edge)
+        UNION ALL
+        SELECT * FROM m WHERE bucket < (SELECT t FROM m_edge)
+        UNION ALL
+        SELECT omega_console.time_bucket(INTERVAL '1 minute', time), metric_type,
+               avg(value), min(value), max(value), count(*)
+          FROM node_metrics
+         WHERE node_id = %(node_id)s AND time >= (SELECT t FROM m_edge) AND time <= now() + %(skew)s
+         GROUP BY 1, 2)
+SELECT omega_console.time_bucket(%(width)s, bucket), metric_type,
+       sum(avg_value * samples) / nullif(sum(samples), 0), min(min_value), max(max_value)
+  FROM parts
+ GROUP BY 1, 2
+ ORDER BY 2, 1
+"""
+
+DETAIL_SQL = {"raw": DETAIL_RAW_SQL, "1m": DETAIL_1M_SQL, "1h": DETAIL_1H_SQL}
+
+
+def read_node_history(db, node_id: str, source: str, window: timedelta, width: timedelta) -> list[tuple]:
+    """(bucket, metric_type, avg, min, max) rows of one node over `window`, `width` buckets."""
+    params = {"node_id": node_id, "window": window, "width": width, "skew": CLOCK_SKEW}
+    return db.execute(DETAIL_SQL[source], params).fetchall()
+
+
+NODE_EVENTS_SQL = """
+SELECT event_id::text, timestamp, event_type, severity, source_component, message,
+       source_node_id::text, session_id::text, resolved_at
+  FROM system_events
+ WHERE source_node_id = %(node_id)s AND timestamp >= now() - %(window)s
+ ORDER BY timestamp DESC
+ LIMIT %(limit)s
+"""
+
+
+def read_node_events(db, node_id: str, window: timedelta, limit: int = 100) -> list[Event]:
+    """The node's system_events of every severity within `window`, newest first."""
+    rows = db.execute(NODE_EVENTS_SQL, {"node_id": node_id, "window": window, "limit": limit}).fetchall()
+    return [
+        Event(
+            event_id=event_id,
+            timestamp=as_time(at),
+            event_type=as_text(event_type) or "",
+            severity=as_text(severity) or "",
+            source_component=as_text(source),
+            message=as_text(message) or "",
+            node_id=as_text(node),
+            session_id=as_text(session),
+            resolved_at=as_time(resolved_at),
+        )
+        for event_id, at, event_type, severity, source, message, node, session, resolved_at in rows
+    ]

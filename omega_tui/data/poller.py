@@ -1,0 +1,466 @@
+"""One poller reads PostgreSQL and Redis and hands out frozen ClusterSnapshots.
+
+A poll costs O(nodes), not O(history): the short history lives here in
+memory and only node_metrics rows newer than the watermark (less a small
+overlap for late rows) are read. A poll is a constant number of statements
+(six queries, in one read-only REPEATABLE READ transaction so they agree
+with each other; the first poll loads the short history in batches of
+nodes) and one Redis round trip. PollStats counts those queries and round
+trips (a Redis reconnect adds its PING); connecting to PostgreSQL (with its
+SET TIME ZONE) and the transaction's BEGIN/ROLLBACK are not counted.
+
+Degrade, never die: when a store fails, its last data is kept and marked
+STALE (DOWN if it never answered), it is retried with backoff, and it comes
+back on its own. One store's failure never hides the other's data.
+
+Threads: poll() and node_detail() run one at a time (a lock), typically in a
+worker thread; close() may be called from any thread and cancels a running
+PostgreSQL statement. Textual is never imported here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from omega_tui.data import pg_reads
+from omega_tui.data.alerts import AlertBuilder
+from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
+from omega_tui.data.metric_history import MetricHistory, to_datetime
+from omega_tui.data.models import (
+    CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
+)
+from omega_tui.data.node_detail import empty_detail, read_node_detail
+from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachability
+from omega_tui.data.store_health import StoreHealthTracker
+from omega_tui.data.totals import cluster_totals
+
+METRIC_OVERLAP = timedelta(seconds=15)   # re-read this much before the watermark: rows written late
+RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history instead of catching up
+CLOSE_WAIT_SECONDS = 0.5                 # close() from another thread waits this long for a cancelled poll
+FIRST_LOAD_ROWS_PER_NODE = HISTORY_POINTS * (len(CANONICAL_METRICS) + 1)   # room for a non-canonical metric
+
+
+class _CountingDb:
+    """Counts the statements a poll runs (the figure PollStats reports)."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+        self.statements = 0
+
+    def execute(self, query, params=None, *, binary: bool = False):
+        self.statements += 1
+        return self.conn.cursor(binary=binary).execute(query, params)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _unexpected(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"unexpected {type(exc).__name__} while reading{': ' + text[:200] if text else ''}"
+
+
+class Poller:
+    def __init__(self, settings, *, clock=None):
+        self.settings = settings
+        self._clock = clock or _utc_now
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._conn: psycopg.Connection | None = None
+        self._redis: redis.Redis | None = None
+        self._pg_health = StoreHealthTracker("PostgreSQL")
+        self._redis_health = StoreHealthTracker("Redis")
+        self._history = MetricHistory()
+        self._node_rows = pg_reads.RowCache()
+        self._session_rows = pg_reads.RowCache()
+        self._placed_sessions: dict = {}   # (session, queue position) -> session with its position
+        self._heartbeats = HeartbeatReader()
+        self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
+
+        # The last data each store gave; kept while that store is unavailable.
+        self._pg_nodes: list[pg_reads.PgNode] = []
+        self._sessions: list[Session] = []
+        self._open_events: list[Alert] = []
+        self._resolved: list[Alert] = []
+        self._acks: dict = {}
+        self._metrics_read_at: float | None = None   # time.monotonic() of the last metric read
+        self._redis_reading: RedisReading | None = None
+        self._last_heartbeat_seen: dict[str, datetime] = {}
+
+    # --- public ---------------------------------------------------------------
+
+    def poll(self) -> ClusterSnapshot:
+        """Read both stores and build a snapshot. Never raises for store failures."""
+        with self._lock:
+            try:
+                return self._poll()
+            finally:
+                self._end_transaction()
+                if self._closed.is_set():
+                    self._close_stores()
+
+    def node_detail(self, node_id: str, window: timedelta) -> NodeDetail:
+        """A node's history over `window` (rollups) and its recent events.
+
+        Never raises for store failures: NodeDetail.problem says what went wrong.
+        """
+        with self._lock:
+            now = self._clock()
+            if self._closed.is_set():
+                return empty_detail(node_id, window, now, "the poller is closed")
+            if self._conn is None:
+                if not self._pg_health.due(now):
+                    reason = self._pg_health.health().reason
+                    return empty_detail(node_id, window, now, f"PostgreSQL unavailable: {reason}")
+                try:
+                    self._conn = self._connect_pg()
+                except StoreError as exc:
+                    return empty_detail(node_id, window, now, str(exc))
+            try:
+                return read_node_detail(_CountingDb(self._conn), node_id, window, now)
+            except psycopg.Error as exc:
+                self._drop_pg()
+                return empty_detail(node_id, window, now, f"PostgreSQL: {describe_pg_error(exc, self.settings.dsn)}")
+            finally:
+                self._end_transaction()
+
+    def close(self) -> None:
+        """Close the connections; from another thread, also cancel a running statement."""
+        self._closed.set()
+        if self._lock.acquire(blocking=False):
+            try:
+                self._close_stores()
+            finally:
+                self._lock.release()
+            return
+        # A poll is running in another thread: interrupt its statement, then
+        # give it a moment to finish. If it is still busy (a Redis read or a
+        # connection attempt ends only at its own timeout), it sees `_closed`
+        # and closes the stores itself.
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.cancel_safe(timeout=1.0)
+            except Exception:  # noqa: BLE001 - best effort, the poll will close anyway
+                pass
+        if self._lock.acquire(timeout=CLOSE_WAIT_SECONDS):
+            try:
+                self._close_stores()
+            finally:
+                self._lock.release()
+
+    # --- one poll -------------------------------------------------------------
+
+    def _poll(self) -> ClusterSnapshot:
+        started = time.perf_counter()
+        now = self._clock()
+        counts = {"sql": 0, "redis": 0, "rows": 0, "new": 0, "full": False}
+        notices: list[str] = []
+
+        pg_fresh = not self._closed.is_set() and self._pg_health.due(now) and self._read_postgres(now, counts)
+        redis_fresh = not self._closed.is_set() and self._redis_health.due(now) and self._read_redis(now, counts)
+
+        nodes = self._nodes(now, redis_fresh, notices)
+        sessions = self._sessions_with_queue(notices)
+        alerts = self._alerts.build(
+            nodes=nodes,
+            node_changed_at={p.node.node_id: p.updated_at for p in self._pg_nodes},
+            last_heartbeat_seen=self._last_heartbeat_seen,
+            sessions=sessions,
+            open_events=self._open_events,
+            history=self._history,
+            now=now,
+        )
+        if pg_fresh:
+            self._read_acks(now, [a.alert_id for a in alerts], counts, notices)
+        alerts = self._alerts.with_acks(alerts, self._acks)
+
+        notices.extend(self._data_notices())
+        return ClusterSnapshot(
+            taken_at=now,
+            nodes=tuple(nodes),
+            sessions=tuple(sessions),
+            alerts=tuple(alerts),
+            totals=cluster_totals(nodes, sessions, alerts),
+            postgres=self._pg_health.health(),
+            redis=self._redis_health.health(),
+            stats=PollStats(
+                duration_ms=(time.perf_counter() - started) * 1000,
+                sql_statements=counts["sql"],
+                redis_round_trips=counts["redis"],
+                metric_rows=counts["rows"],
+                metric_rows_new=counts["new"],
+                full_metric_load=counts["full"],
+            ),
+            resolved_alerts=tuple(self._resolved),
+            notices=tuple(notices),
+        )
+
+    # --- PostgreSQL -----------------------------------------------------------
+
+    def _connect_pg(self) -> psycopg.Connection:
+        if not self.settings.dsn:
+            raise StoreError("PostgreSQL", "no DSN configured")
+        conn = pg_connect(
+            self.settings.dsn,
+            connect_timeout=self.settings.connect_timeout,
+            statement_timeout=self.settings.statement_timeout,
+            application_name="omega-tui poller",
+            # Notice a silently dead server (no RST) within seconds, not hours.
+            keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+        )
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")   # times come back in UTC whatever the server's zone
+            conn.commit()
+            conn.read_only = True
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        except psycopg.Error:
+            conn.close()
+            raise
+        return conn
+
+    def _end_transaction(self) -> None:
+        """End the poll's read-only transaction, so the next poll sees new data."""
+        conn = self._conn
+        if conn is not None and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            try:
+                conn.rollback()
+            except psycopg.Error:
+                self._drop_pg()
+
+    def _drop_pg(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - it is broken already
+                pass
+
+    def _read_postgres(self, now: datetime, counts: dict) -> bool:
+        started = time.perf_counter()
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            try:
+                if self._conn is None:
+                    self._conn = self._connect_pg()
+                self._read_pg_tables(counts)
+            except StoreError as exc:
+                self._pg_health.failed(now, exc.reason)
+                return False
+            except psycopg.Error as exc:
+                reason = describe_pg_error(exc, self.settings.dsn)
+                lost = self._conn is None or self._conn.broken or self._conn.closed
+                self._drop_pg()
+                # A connection that died between polls (a server restart) gets one
+                # immediate retry on a new connection; anything else waits for backoff.
+                if attempt == 1 and reused and lost and not self._closed.is_set():
+                    continue
+                self._pg_health.failed(now, reason)
+                return False
+            except Exception as exc:  # noqa: BLE001 - data no reader expected: degrade, never die
+                self._drop_pg()
+                self._pg_health.failed(now, _unexpected(exc))
+                return False
+            self._pg_health.succeeded(now, (time.perf_counter() - started) * 1000)
+            return True
+        return False
+
+    def _read_pg_tables(self, counts: dict) -> None:
+        db = _CountingDb(self._conn)
+        try:
+            nodes = pg_reads.read_nodes(db, self._node_rows)
+            sessions = pg_reads.read_live_sessions(db, self._session_rows)
+            open_events = pg_reads.read_open_event_alerts(db)
+            resolved = pg_reads.read_resolved_event_alerts(db)
+            full = (
+                self._history.watermark is None
+                or self._metrics_read_at is None
+                or time.monotonic() - self._metrics_read_at > RELOAD_AFTER_SECONDS
+            )
+            if full:
+                node_ids = [p.node.node_id for p in nodes]
+                rows = pg_reads.read_recent_metrics(db, node_ids, FIRST_LOAD_ROWS_PER_NODE)
+            else:
+                since = to_datetime(self._history.watermark) - METRIC_OVERLAP
+                rows = pg_reads.read_new_metrics(db, since)
+        finally:
+            counts["sql"] += db.statements
+        # Every read succeeded: take them all together.
+        self._pg_nodes, self._sessions = nodes, sessions
+        self._open_events, self._resolved = open_events, resolved
+        if full:
+            samples, new = self._history.load(rows)
+        else:
+            samples, new = len(rows), self._history.merge(rows)
+        counts["rows"] += samples
+        counts["new"] += new
+        counts["full"] = full
+        self._metrics_read_at = time.monotonic()
+        known = {p.node.node_id for p in nodes}
+        if self._redis_reading is not None:
+            known.update(self._redis_reading.discovered)
+        self._history.keep_only(known)
+
+    def _read_acks(self, now: datetime, alert_ids: list[str], counts: dict, notices: list[str]) -> None:
+        db = _CountingDb(self._conn)
+        try:
+            self._acks = pg_reads.read_acks(db, alert_ids)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+            # A cluster database where `omega-tui db migrate` has not run: everything
+            # else works, only acknowledgements are unavailable.
+            self._acks = {}
+            notices.append("no omega_console.alert_acks (run: omega-tui db migrate): acknowledgements not shown")
+        except psycopg.Error as exc:
+            self._drop_pg()
+            self._pg_health.failed(now, describe_pg_error(exc, self.settings.dsn))
+        finally:
+            counts["sql"] += db.statements
+
+    # --- Redis ----------------------------------------------------------------
+
+    def _connect_redis(self) -> redis.Redis:
+        if not self.settings.redis_url:
+            raise StoreError("Redis", "no URL configured")
+        client = redis_connect(
+            self.settings.redis_url,
+            connect_timeout=self.settings.connect_timeout,
+            socket_timeout=self.settings.statement_timeout,
+            check=False,
+        )
+        # One quick retry (a pooled connection that died between polls), no
+        # backoff inside a poll: the poller does its own.
+        client.set_retry(Retry(NoBackoff(), 1))
+        return client
+
+    def _drop_redis(self) -> None:
+        client, self._redis = self._redis, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - it is broken already
+                pass
+
+    def _read_redis(self, now: datetime, counts: dict) -> bool:
+        started = time.perf_counter()
+        known = [p.node.node_id for p in self._pg_nodes]
+        try:
+            if self._redis is None:
+                self._redis = self._connect_redis()
+                counts["redis"] += 1
+                self._redis.ping()
+            counts["redis"] += 1
+            reading = self._heartbeats.read(self._redis, known, now)
+        except StoreError as exc:
+            self._redis_health.failed(now, exc.reason)
+            return False
+        except (redis.RedisError, OSError) as exc:
+            self._drop_redis()
+            self._redis_health.failed(now, describe_redis_error(exc, self.settings.redis_url))
+            return False
+        except Exception as exc:  # noqa: BLE001 - data no reader expected: degrade, never die
+            self._drop_redis()
+            self._redis_health.failed(now, _unexpected(exc))
+            return False
+        self._redis_health.succeeded(now, (time.perf_counter() - started) * 1000)
+        self._redis_reading = reading
+        for node_id, heartbeat in reading.heartbeats.items():
+            if heartbeat is not None and heartbeat.at is not None:
+                self._last_heartbeat_seen[node_id] = heartbeat.at
+        live_ids = set(known) | set(reading.discovered)
+        self._last_heartbeat_seen = {k: v for k, v in self._last_heartbeat_seen.items() if k in live_ids}
+        return True
+
+    # --- building the snapshot --------------------------------------------------
+
+    def _heartbeat_state(self, node_id: str, now: datetime, redis_fresh: bool):
+        reading = self._redis_reading
+        heartbeat = reading.heartbeats.get(node_id) if reading is not None else None
+        if redis_fresh and node_id in reading.heartbeats:
+            state, age = reachability(heartbeat, now)
+            return state, heartbeat, age
+        # Redis is unavailable (or has not been asked about this node yet):
+        # show the last heartbeat we saw, but do not claim anything from it.
+        age = (now - heartbeat.at).total_seconds() if heartbeat is not None and heartbeat.at else None
+        return Reachability.UNKNOWN, heartbeat, age
+
+    def _nodes(self, now: datetime, redis_fresh: bool, notices: list[str]) -> list[Node]:
+        nodes = []
+        for pg_node in self._pg_nodes:
+            node_id = pg_node.node.node_id
+            state, heartbeat, age = self._heartbeat_state(node_id, now, redis_fresh)
+            nodes.append(Node(
+                **pg_node.fields, reachability=state, heartbeat=heartbeat, heartbeat_age=age,
+                metrics=self._history.series_of(node_id),
+            ))
+        # Heartbeating nodes PostgreSQL does not know; only meaningful once PostgreSQL answered.
+        reading = self._redis_reading
+        if reading is not None and self._pg_health.ever_ok:
+            known = {p.node.node_id for p in self._pg_nodes}
+            unknown = [i for i in reading.discovered if i not in known]
+            for node_id in unknown:
+                state, heartbeat, age = self._heartbeat_state(node_id, now, redis_fresh)
+                nodes.append(Node(
+                    node_id=node_id, hostname="", ip_address=None, node_type="", status="",
+                    total_cpu_cores=None, total_memory_gb=None, total_storage_gb=None, gpu_count=None,
+                    gpu_memory_gb=None, labels=(), last_heartbeat=None, reachability=state,
+                    heartbeat=heartbeat, heartbeat_age=age, metrics=self._history.series_of(node_id),
+                    in_postgres=False,
+                ))
+            if unknown:
+                notices.append(f"{len(unknown)} node(s) heartbeating in Redis but not in PostgreSQL")
+        malformed = sum(n.reachability is Reachability.MALFORMED for n in nodes)
+        if malformed:
+            notices.append(f"{malformed} heartbeat(s) malformed")
+        return nodes
+
+    def _sessions_with_queue(self, notices: list[str]) -> list[Session]:
+        queue = self._redis_reading.queue if self._redis_reading is not None else None
+        if not queue:
+            return list(self._sessions)
+        positions: dict[str, int] = {}
+        for position, session_id in enumerate(queue):
+            positions.setdefault(session_id, position)
+        # Sessions with a queue position are new objects; reuse last poll's when nothing changed.
+        last, placed, sessions = self._placed_sessions, {}, []
+        for session in self._sessions:
+            position = positions.get(session.session_id)
+            if position is not None:
+                key = (session, position)
+                session = placed[key] = last.get(key) or replace(session, queue_position=position)
+            sessions.append(session)
+        self._placed_sessions = placed
+        pending = {s.session_id for s in self._sessions if s.status == "pending"}
+        strays = sum(1 for session_id in positions if session_id not in pending)
+        if strays:
+            notices.append(f"{strays} id(s) in queue:pending_sessions are not pending sessions")
+        return sessions
+
+    def _data_notices(self) -> list[str]:
+        notices = []
+        if self._redis_reading is not None:
+            notices.extend(self._redis_reading.problems)
+        if len(self._pg_nodes) >= pg_reads.MAX_NODES:
+            notices.append(f"only the first {pg_reads.MAX_NODES} nodes are shown")
+        if len(self._sessions) >= pg_reads.MAX_SESSIONS:
+            notices.append(f"only the oldest {pg_reads.MAX_SESSIONS} live sessions are shown")
+        if len(self._open_events) >= pg_reads.MAX_OPEN_EVENTS:
+            notices.append(f"only the newest {pg_reads.MAX_OPEN_EVENTS} unresolved events are shown")
+        if self._history.ignored_values:
+            notices.append(f"{self._history.ignored_values} metric value(s) ignored (not finite, or too many metric types)")
+            self._history.ignored_values = 0
+        return notices
+
+    # --- closing ------------------------------------------------------------------
+
+    def _close_stores(self) -> None:
+        self._drop_pg()
+        self._drop_redis()

@@ -1,0 +1,205 @@
+"""Live state from Redis: node heartbeats and the pending-session queue.
+
+Heartbeats of the nodes PostgreSQL knows are read by key, in MGET batches,
+all in one pipeline with the queue read, so a poll is one round trip. Nodes
+that heartbeat but are unknown to PostgreSQL are found with SCAN, never
+KEYS: one SCAN step rides along in that same pipeline while a discovery
+pass runs, and a new pass starts every DISCOVERY_INTERVAL.
+
+Every value is untrusted: a heartbeat that is not the contract's JSON
+becomes a Heartbeat with `problem` set, never an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import redis
+
+from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Heartbeat, Reachability
+
+HEARTBEAT_PREFIX = "node:heartbeat:"
+QUEUE_KEY = "queue:pending_sessions"
+MGET_BATCH = 1000
+SCAN_COUNT = 1000
+QUEUE_LIMIT = 10_000
+DISCOVERY_INTERVAL = timedelta(seconds=30)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _preview(text: str, limit: int = 40) -> str:
+    # ascii() escapes control characters: the text came from the wire.
+    return ascii(text[:limit] + ("..." if len(text) > limit else ""))
+
+
+def parse_timestamp(value) -> tuple[datetime | None, str | None]:
+    """A heartbeat timestamp (ISO-8601 text or epoch seconds) -> (aware UTC datetime, problem)."""
+    if value is None:
+        return None, "no timestamp"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None, f"timestamp is a {type(value).__name__}"
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            try:
+                at = datetime.fromisoformat(text)
+            except ValueError:
+                return None, f"timestamp {_preview(text)} is neither ISO-8601 nor epoch seconds"
+            # A naive timestamp is taken as UTC, as agents commonly write utcnow().
+            return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC), None
+    if not math.isfinite(value):
+        return None, "timestamp is not a finite number"
+    try:
+        return datetime.fromtimestamp(value, UTC), None
+    except (OverflowError, OSError, ValueError):
+        return None, f"timestamp {value!r} is out of range"
+
+
+def parse_heartbeat(raw: bytes | str) -> Heartbeat:
+    """A `node:heartbeat:{id}` value -> Heartbeat; problems are fields, never exceptions."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return Heartbeat(None, None, None, problem="not UTF-8 text")
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return Heartbeat(None, None, None, problem=f"not JSON: {_preview(raw)}")
+    if not isinstance(data, dict):
+        return Heartbeat(None, None, None, problem=f"JSON {type(data).__name__}, not an object")
+    problems = []
+    at, problem = parse_timestamp(data.get("timestamp"))
+    if problem:
+        problems.append(problem)
+    status = data.get("status")
+    if status is not None and not isinstance(status, str):
+        problems.append(f"status is a {type(status).__name__}")
+        status = None
+    load = data.get("load")
+    if load is not None:
+        if isinstance(load, bool) or not isinstance(load, (int, float)):
+            problems.append(f"load is a {type(load).__name__}")
+            load = None
+        elif not math.isfinite(load):
+            problems.append("load is not a finite number")
+            load = None
+        else:
+            load = float(load)
+    return Heartbeat(at, status, load, problem="; ".join(problems) or None)
+
+
+def reachability(heartbeat: Heartbeat | None, now: datetime) -> tuple[Reachability, float | None]:
+    """What a heartbeat (None: key missing) says about its node at `now`, and its age in seconds."""
+    if heartbeat is None:
+        return Reachability.MISSING, None
+    age = (now - heartbeat.at).total_seconds() if heartbeat.at is not None else None
+    if heartbeat.problem is not None:
+        return Reachability.MALFORMED, age
+    if age is not None and age > HEARTBEAT_TTL_SECONDS:
+        return Reachability.STALE, age
+    return Reachability.LIVE, age
+
+
+@dataclass(frozen=True, slots=True)
+class RedisReading:
+    heartbeats: dict[str, Heartbeat | None]   # node id -> heartbeat; None: no key
+    discovered: tuple[str, ...]               # heartbeating node ids that were not asked for
+    queue: tuple[str, ...] | None             # queue:pending_sessions in order; None: unreadable
+    problems: tuple[str, ...]                 # values that could not be used, one line each
+    round_trips: int
+
+
+class HeartbeatReader:
+    """Reads heartbeats and the queue; remembers discovered nodes and the SCAN cursor.
+
+    Not thread-safe: owned by the poller, used under its lock.
+    """
+
+    def __init__(self, *, discovery_interval: timedelta = DISCOVERY_INTERVAL):
+        self.discovery_interval = discovery_interval
+        self._discovered: set[str] = set()
+        self._parsed: dict[str, tuple[bytes, Heartbeat]] = {}   # a value unchanged since the last read is not parsed again
+        self._scan_cursor: int | None = None      # None: no discovery pass running
+        self._last_pass_start: datetime | None = None
+
+    def read(self, client: redis.Redis, known_ids: list[str], now: datetime) -> RedisReading:
+        """One round trip. Raises redis.RedisError when Redis cannot answer."""
+        known = set(known_ids)
+        ids = list(known_ids) + sorted(self._discovered - known)
+        pipe = client.pipeline(transaction=False)
+        for start in range(0, len(ids), MGET_BATCH):
+            pipe.mget([HEARTBEAT_PREFIX + node_id for node_id in ids[start:start + MGET_BATCH]])
+        pipe.lrange(QUEUE_KEY, 0, QUEUE_LIMIT - 1)
+        scanning = self._scan_due(now)
+        if scanning:
+            pipe.scan(self._scan_cursor or 0, match=HEARTBEAT_PREFIX + "*", count=SCAN_COUNT)
+        results = pipe.execute(raise_on_error=False)
+
+        problems: list[str] = []
+        heartbeats: dict[str, Heartbeat | None] = {}
+        values: list = []
+        batches = math.ceil(len(ids) / MGET_BATCH)
+        for result in results[:batches]:
+            if isinstance(result, Exception):
+                raise result
+            values.extend(result)
+        parsed = {}
+        for node_id, raw in zip(ids, values):
+            if raw is None:
+                heartbeats[node_id] = None
+                continue
+            last = self._parsed.get(node_id)
+            heartbeat = last[1] if last is not None and last[0] == raw else parse_heartbeat(raw)
+            heartbeats[node_id] = heartbeat
+            parsed[node_id] = (raw, heartbeat)
+        self._parsed = parsed
+
+        queue_result = results[batches]
+        queue: tuple[str, ...] | None
+        if isinstance(queue_result, Exception):
+            queue = None
+            problems.append(f"{QUEUE_KEY}: {_first_line(queue_result)}")
+        else:
+            queue = tuple(item.decode("utf-8", "replace") for item in queue_result)
+
+        if scanning:
+            self._take_scan_step(results[batches + 1], known, problems)
+        self._discovered = {i for i in self._discovered if i not in known and heartbeats.get(i, True) is not None}
+        return RedisReading(
+            heartbeats=heartbeats,
+            discovered=tuple(sorted(i for i in self._discovered if i in heartbeats)),
+            queue=queue,
+            problems=tuple(problems),
+            round_trips=1,
+        )
+
+    def _scan_due(self, now: datetime) -> bool:
+        if self._scan_cursor is not None:
+            return True
+        if self._last_pass_start is None or now - self._last_pass_start >= self.discovery_interval:
+            self._last_pass_start = now
+            self._scan_cursor = 0
+            return True
+        return False
+
+    def _take_scan_step(self, result, known: set[str], problems: list[str]) -> None:
+        if isinstance(result, Exception):
+            problems.append(f"SCAN {HEARTBEAT_PREFIX}*: {_first_line(result)}")
+            self._scan_cursor = None
+            return
+        cursor, keys = result
+        for key in keys:
+            node_id = key.decode("utf-8", "replace")[len(HEARTBEAT_PREFIX):]
+            if node_id not in known:
+                self._discovered.add(node_id)
+        self._scan_cursor = int(cursor) or None

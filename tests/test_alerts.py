@@ -1,0 +1,193 @@
+"""Alerts: events plus derived conditions, stable ids, acknowledgements, thresholds, pending sessions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import cluster_data as cd
+from omega_tui.config import Settings, Threshold
+from omega_tui.data.models import AlertKind
+from omega_tui.data.poller import Poller
+
+STEP = timedelta(seconds=10)
+
+
+def poller_for(dsn, redis_url, clock, **settings) -> Poller:
+    return Poller(Settings(dsn=dsn, redis_url=redis_url, **settings), clock=clock)
+
+
+def by_id(snapshot):
+    return {a.alert_id: a for a in snapshot.alerts}
+
+
+def test_ids_are_stable_and_acknowledgements_hold_across_polls_and_restarts(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    rd = cd.redis_client(redis_url)
+    down = cd.add_node(db, "down")                             # no heartbeat ever
+    broken = cd.add_node(db, "broken", status="failed", updated_at=clock.now - timedelta(minutes=7))
+    fine = cd.add_node(db, "fine")
+    cd.write_heartbeat(rd, broken, clock.now)
+    cd.write_heartbeat(rd, fine, clock.now)
+    critical = cd.add_event(db, severity="critical", node_id=fine, event_type="disk_failure",
+                            at=clock.now - timedelta(minutes=3), message="sda gone")
+    warning = cd.add_event(db, severity="warning", at=clock.now - timedelta(minutes=1))
+    cd.add_event(db, severity="info", event_type="boot")
+    cd.add_event(db, severity="error", at=clock.now - timedelta(hours=2), resolved_at=clock.now - timedelta(hours=1))
+    expected = {f"unreachable:{down}", f"node_failed:{broken}", f"event:{critical}", f"event:{warning}"}
+
+    poller = poller_for(dsn, redis_url, clock)
+    try:
+        first = by_id(poller.poll())
+        assert set(first) == expected
+        assert first[f"event:{critical}"].kind is AlertKind.EVENT and first[f"event:{critical}"].message == "sda gone"
+        assert first[f"event:{critical}"].node_id == fine and first[f"event:{critical}"].source == "scheduler"
+        assert first[f"node_failed:{broken}"].since == clock.now - timedelta(minutes=7)
+        assert first[f"unreachable:{down}"].severity == "critical"
+        assert not any(a.acknowledged for a in first.values())
+
+        cd.acknowledge(db, f"unreachable:{down}", by="carol", at=clock.now + timedelta(seconds=1))
+        cd.acknowledge(db, f"event:{critical}", by="dave")
+        for _ in range(2):
+            clock.advance(2)
+            alerts = by_id(poller.poll())
+            assert set(alerts) == expected
+            assert {i: a.since for i, a in alerts.items()} == {i: a.since for i, a in first.items()}
+            assert alerts[f"unreachable:{down}"].acknowledged_by == "carol"
+            assert alerts[f"event:{critical}"].acknowledged_by == "dave"
+            assert not alerts[f"event:{warning}"].acknowledged and not alerts[f"node_failed:{broken}"].acknowledged
+    finally:
+        poller.close()
+
+    restarted = poller_for(dsn, redis_url, cd.Clock(clock.now + timedelta(minutes=5)))
+    try:
+        assert by_id(restarted.poll())[f"unreachable:{down}"].acknowledged   # start unknown: the ack holds
+    finally:
+        restarted.close()
+        rd.close()
+        db.close()
+
+
+def test_an_acknowledgement_does_not_cover_a_later_occurrence(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    rd = cd.redis_client(redis_url)
+    node = cd.add_node(db, "flappy")
+    alert_id = f"unreachable:{node}"
+    cd.write_heartbeat(rd, node, clock.now - timedelta(seconds=40), ttl=300)
+    poller = poller_for(dsn, redis_url, clock)
+    try:
+        alert = by_id(poller.poll())[alert_id]
+        assert alert.since == clock.now - timedelta(seconds=10)     # the heartbeat went stale then
+        cd.acknowledge(db, alert_id, at=clock.now)
+        clock.advance(2)
+        assert by_id(poller.poll())[alert_id].acknowledged
+
+        cd.write_heartbeat(rd, node, clock.now)                     # back
+        clock.advance(2)
+        assert alert_id not in by_id(poller.poll())
+
+        clock.advance(600)
+        cd.write_heartbeat(rd, node, clock.now - timedelta(seconds=40), ttl=300)   # gone again
+        again = by_id(poller.poll())[alert_id]
+        assert again.since == clock.now - timedelta(seconds=10) and not again.acknowledged
+
+        cd.acknowledge(db, alert_id, at=clock.now)                  # acknowledging again covers it
+        clock.advance(2)
+        assert by_id(poller.poll())[alert_id].acknowledged
+    finally:
+        poller.close()
+        rd.close()
+        db.close()
+
+
+def test_threshold_alerts_need_the_metric_over_the_limit_for_the_duration(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    rd = cd.redis_client(redis_url)
+    short, long_, dipped, silent = (cd.add_node(db, name) for name in ("short", "long", "dipped", "silent"))
+    for node in (short, long_, dipped):
+        cd.write_heartbeat(rd, node, clock.now)
+    end = clock.now - timedelta(seconds=30)
+    rows = []
+    for k in range(20):                        # 20 samples, 10 s apart, ending at `end`
+        at = end - (19 - k) * STEP
+        rows.append((at, short, "cpu_percent", 95.0 if k >= 14 else 50.0))    # over for 50 s
+        rows.append((at, long_, "cpu_percent", 95.0 if k >= 12 else 50.0))    # over for 70 s
+        rows.append((at, dipped, "cpu_percent", 50.0 if k == 19 else 95.0))   # over, then back under
+        rows.append((at, silent, "cpu_percent", 99.0))                         # over, but unreachable
+    cd.add_metric_rows(db, rows)
+    poller = poller_for(dsn, redis_url, clock, thresholds={"cpu_percent": Threshold(90.0, 60.0)})
+    try:
+        alerts = by_id(poller.poll())
+        thresholds = {i for i in alerts if i.startswith("threshold:")}
+        assert thresholds == {f"threshold:{long_}:cpu_percent"}
+        alert = alerts[f"threshold:{long_}:cpu_percent"]
+        assert alert.kind is AlertKind.THRESHOLD and alert.since == end - 7 * STEP
+        assert "95.0" in alert.message and alert.node_id == long_
+        assert f"unreachable:{silent}" in alerts
+
+        # The run goes on: `short` now crosses 60 s too; `long` keeps its start.
+        cd.add_metric_rows(db, [(end + STEP, short, "cpu_percent", 96.0), (end + STEP, long_, "cpu_percent", 96.0),
+                                (end + 2 * STEP, short, "cpu_percent", 96.0), (end + 2 * STEP, long_, "cpu_percent", 96.0)])
+        clock.advance(2)
+        alerts = by_id(poller.poll())
+        assert alerts[f"threshold:{long_}:cpu_percent"].since == end - 7 * STEP
+        assert alerts[f"threshold:{short}:cpu_percent"].since == end - 5 * STEP
+    finally:
+        poller.close()
+        rd.close()
+        db.close()
+
+
+def test_sessions_pending_too_long(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    rd = cd.redis_client(redis_url)
+    user = cd.add_user(db, "erin")
+    node = cd.add_node(db, "n")
+    cd.write_heartbeat(rd, node, clock.now)
+    waiting = cd.add_session(db, user, "waiting", created_at=clock.now - timedelta(minutes=11))
+    cd.add_session(db, user, "recent", created_at=clock.now - timedelta(minutes=5))
+    cd.add_session(db, user, "old-running", status="running", node_id=node, created_at=clock.now - timedelta(hours=3))
+    cd.set_queue(rd, [cd.new_id(), waiting])
+    poller = poller_for(dsn, redis_url, clock, pending_alert_seconds=600)
+    try:
+        snap = poller.poll()
+    finally:
+        poller.close()
+        rd.close()
+        db.close()
+    alerts = by_id(snap)
+    assert set(alerts) == {f"pending:{waiting}"}
+    alert = alerts[f"pending:{waiting}"]
+    assert alert.kind is AlertKind.PENDING_TOO_LONG and alert.session_id == waiting
+    assert alert.since == clock.now - timedelta(minutes=11)
+    assert "erin" in alert.message and "queue position 2" in alert.message
+    assert "1 id(s) in queue:pending_sessions are not pending sessions" in snap.notices
+
+
+def test_alerts_sorted_by_severity_then_newest_and_history_has_time_to_resolve(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    user = cd.add_user(db, "frank")
+    old_warning = cd.add_event(db, severity="warning", at=clock.now - timedelta(hours=1))
+    new_warning = cd.add_event(db, severity="warning", at=clock.now - timedelta(minutes=1))
+    error = cd.add_event(db, severity="error", at=clock.now - timedelta(minutes=30))
+    critical = cd.add_event(db, severity="critical", at=clock.now - timedelta(hours=5))
+    resolved = cd.add_event(db, severity="error", at=clock.now - timedelta(hours=3),
+                            resolved_at=clock.now - timedelta(hours=2))
+    db.execute("UPDATE system_events SET resolved_by = %s WHERE event_id = %s", (user, resolved))
+    cd.add_event(db, severity="critical", at=clock.now - timedelta(days=3), resolved_at=clock.now - timedelta(days=2))
+    db.close()
+    poller = poller_for(dsn, redis_url, clock)
+    try:
+        snap = poller.poll()
+    finally:
+        poller.close()
+    assert [a.alert_id for a in snap.alerts] == [
+        f"event:{critical}", f"event:{error}", f"event:{new_warning}", f"event:{old_warning}"]
+    assert dict(snap.totals.alerts_by_severity) == {"critical": 1, "error": 1, "warning": 2}
+    (history,) = snap.resolved_alerts            # the one resolved two days ago is outside the history
+    assert history.alert_id == f"event:{resolved}" and history.resolved_by == "frank"
+    assert history.time_to_resolve == timedelta(hours=1)

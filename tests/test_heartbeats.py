@@ -1,0 +1,165 @@
+"""Heartbeats: parsing untrusted values, reachability, and what the poller shows for them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import cluster_data as cd
+from omega_tui.config import Settings
+from omega_tui.data.models import HealthState, Heartbeat, Reachability
+from omega_tui.data.poller import Poller
+from omega_tui.data.redis_live import parse_heartbeat, parse_timestamp, reachability
+
+T = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2025-03-01T12:00:00+00:00", T),
+    ("2025-03-01T12:00:00Z", T),
+    ("2025-03-01T13:00:00+01:00", T),
+    ("2025-03-01T12:00:00", T),                       # naive: taken as UTC
+    (T.timestamp(), T),                               # epoch seconds, float
+    (int(T.timestamp()), T),                          # epoch seconds, int
+    (str(T.timestamp()), T),                          # epoch seconds as text
+])
+def test_timestamps_iso_and_epoch_are_both_accepted(value, expected):
+    at, problem = parse_timestamp(value)
+    assert problem is None and at == expected and at.tzinfo is not None
+
+
+@pytest.mark.parametrize("value, words", [
+    (None, "no timestamp"),
+    (True, "bool"),
+    ([1, 2], "list"),
+    ("yesterday", "neither ISO-8601 nor epoch"),
+    (float("inf"), "not a finite number"),
+    (1e20, "out of range"),
+])
+def test_bad_timestamps_say_why(value, words):
+    at, problem = parse_timestamp(value)
+    assert at is None and words in problem
+
+
+def test_a_good_heartbeat_parses():
+    hb = parse_heartbeat(json.dumps({"timestamp": T.isoformat(), "status": "active", "load": 3}).encode())
+    assert hb == Heartbeat(at=T, status="active", load=3.0, problem=None)
+
+
+@pytest.mark.parametrize("raw, words", [
+    (b"\xff\xfe", "not UTF-8"),
+    (b"not json at all", "not JSON"),
+    (b"[1, 2, 3]", "not an object"),
+    (b'"just a string"', "not an object"),
+    (b'{"status": "active", "load": 1}', "no timestamp"),
+    (b'{"timestamp": 1740830400, "status": 7, "load": 1}', "status is a int"),
+    (b'{"timestamp": 1740830400, "status": "active", "load": "high"}', "load is a str"),
+    (b'{"timestamp": 1740830400, "status": "active", "load": NaN}', "load is not a finite number"),
+    (b'{"timestamp": 1740830400, "status": "active", "load": true}', "load is a bool"),
+])
+def test_malformed_heartbeats_carry_a_problem_not_an_exception(raw, words):
+    hb = parse_heartbeat(raw)
+    assert hb.problem is not None and words in hb.problem
+    state, _ = reachability(hb, T)
+    assert state is Reachability.MALFORMED
+
+
+def test_problem_text_escapes_control_characters():
+    hb = parse_heartbeat(b"\x1b[31mred\x07")
+    assert "\x1b" not in hb.problem and "\\x1b" in hb.problem
+
+
+def test_reachability_follows_age_against_the_ttl():
+    fresh = Heartbeat(at=T - timedelta(seconds=30), status="active", load=None)
+    old = Heartbeat(at=T - timedelta(seconds=31), status="active", load=None)
+    assert reachability(fresh, T) == (Reachability.LIVE, 30.0)
+    assert reachability(old, T) == (Reachability.STALE, 31.0)
+    assert reachability(None, T) == (Reachability.MISSING, None)
+
+
+def test_poller_shows_every_heartbeat_state(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    rd = cd.redis_client(redis_url)
+    names = ["iso", "epoch", "stale", "missing", "garbage", "wrongtypes", "notimestamp", "future"]
+    ids = {name: cd.add_node(db, name) for name in names}
+    db.close()
+    cd.write_heartbeat(rd, ids["iso"], clock.now - timedelta(seconds=5))
+    cd.write_heartbeat(rd, ids["epoch"], (clock.now - timedelta(seconds=6)).timestamp())
+    cd.write_heartbeat(rd, ids["stale"], clock.now - timedelta(seconds=45))
+    cd.write_raw_heartbeat(rd, ids["garbage"], b"\x00\x01 nope")
+    cd.write_raw_heartbeat(rd, ids["wrongtypes"], json.dumps({"timestamp": clock.now.isoformat(), "status": ["a"], "load": {}}))
+    cd.write_raw_heartbeat(rd, ids["notimestamp"], json.dumps({"status": "active", "load": 1}))
+    cd.write_heartbeat(rd, ids["future"], clock.now + timedelta(seconds=5))
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    try:
+        snap = poller.poll()
+    finally:
+        poller.close()
+        rd.close()
+    state = {n.hostname: n.reachability for n in snap.nodes}
+    assert state == {
+        "iso": Reachability.LIVE, "epoch": Reachability.LIVE, "stale": Reachability.STALE,
+        "missing": Reachability.MISSING, "garbage": Reachability.MALFORMED, "wrongtypes": Reachability.MALFORMED,
+        "notimestamp": Reachability.MALFORMED, "future": Reachability.LIVE,
+    }
+    by_name = {n.hostname: n for n in snap.nodes}
+    assert by_name["epoch"].heartbeat_age == 6 and by_name["stale"].heartbeat_age == 45
+    assert by_name["future"].heartbeat_age == -5
+    assert "status is a list" in by_name["wrongtypes"].heartbeat.problem
+    assert by_name["wrongtypes"].heartbeat.at == clock.now          # what did parse is kept
+    assert by_name["missing"].heartbeat is None
+    assert snap.totals.nodes_unreachable == 2                        # stale + missing
+    assert "3 heartbeat(s) malformed" in snap.notices
+    assert snap.redis.state is HealthState.OK
+    unreachable = {a.node_id for a in snap.alerts if a.alert_id.startswith("unreachable:")}
+    assert unreachable == {ids[n] for n in ("stale", "missing", "garbage", "wrongtypes", "notimestamp")}
+
+
+def test_node_only_in_redis_shows_up_and_goes_away(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    known = cd.add_node(db, "known")
+    db.close()
+    rd = cd.redis_client(redis_url)
+    stranger = cd.new_id()
+    cd.write_heartbeat(rd, known, clock.now)
+    cd.write_heartbeat(rd, stranger, clock.now, status="active", load=9.0)
+    rd.set("node:heartbeat:weird key", b"{}", ex=30)   # not a uuid: kept as found
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    try:
+        poller.poll()                       # the discovery pass finds the keys ...
+        snap = poller.poll()                # ... and the next poll reads them with the others
+        extra = {n.node_id: n for n in snap.nodes if not n.in_postgres}
+        assert set(extra) == {stranger, "weird key"}
+        assert extra[stranger].reachability is Reachability.LIVE and extra[stranger].heartbeat.load == 9.0
+        assert extra["weird key"].reachability is Reachability.MALFORMED
+        assert snap.node(known).in_postgres
+        assert any("not in PostgreSQL" in notice for notice in snap.notices)
+
+        rd.delete(f"node:heartbeat:{stranger}")
+        snap = poller.poll()
+        assert snap.node(stranger) is None and snap.node("weird key") is not None
+    finally:
+        poller.close()
+        rd.close()
+
+
+def test_queue_of_the_wrong_type_is_a_notice_not_a_failure(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    user = cd.add_user(db)
+    cd.add_session(db, user, "p")
+    db.close()
+    rd = cd.redis_client(redis_url)
+    rd.set("queue:pending_sessions", "not a list")
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    try:
+        snap = poller.poll()
+    finally:
+        poller.close()
+        rd.close()
+    assert snap.redis.ok and snap.sessions[0].queue_position is None
+    assert any(n.startswith("queue:pending_sessions:") and "WRONGTYPE" in n for n in snap.notices)

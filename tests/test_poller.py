@@ -1,0 +1,473 @@
+"""The poller against real PostgreSQL and Redis: snapshots, incremental cost, health, node detail."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+import cluster_data as cd
+from omega_tui.config import Settings
+from omega_tui.data.models import HISTORY_POINTS, HealthState, Reachability
+from omega_tui.data.node_detail import detail_resolution
+from omega_tui.data.poller import FIRST_LOAD_ROWS_PER_NODE, Poller
+
+STEP = timedelta(seconds=10)
+
+
+def make_poller(dsn, redis_url, clock, **settings) -> Poller:
+    return Poller(Settings(dsn=dsn, redis_url=redis_url, **settings), clock=clock)
+
+
+@pytest.fixture
+def clock():
+    return cd.Clock(cd.utc_now())
+
+
+@pytest.fixture
+def db(dsn):
+    conn = cd.connect(dsn)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def rd(redis_url):
+    client = cd.redis_client(redis_url)
+    yield client
+    client.close()
+
+
+def test_snapshot_matches_what_was_written(dsn, redis_url, db, rd, clock):
+    user = cd.add_user(db, "alice")
+    gpu = cd.add_node(db, "gpu-01", node_type="gpu", gpus=4, gpu_memory_gb=80, labels={"rack": "r1", "tier": 2})
+    cpu = cd.add_node(db, "cpu-01", status="draining", ip="10.0.0.7")
+    cd.add_resource(db, gpu, "cpu", 32, 12, "cores")
+    cd.add_resource(db, gpu, "gpu", 4, 2, "devices")
+    running = cd.add_session(db, user, "train", status="running", node_id=gpu, gpus=2)
+    cd.add_session(db, user, "paused-job", status="paused", node_id=gpu)
+    cd.add_session(db, user, "done", status="completed", node_id=gpu)
+    first = cd.add_session(db, user, "first", created_at=clock.now - timedelta(minutes=3))
+    second = cd.add_session(db, user, "second", created_at=clock.now - timedelta(minutes=2))
+    unqueued = cd.add_session(db, user, "not-queued", created_at=clock.now - timedelta(minutes=1))
+    end = clock.now - timedelta(seconds=20)
+    cd.add_metric_rows(db, cd.series_rows(
+        [gpu, cpu], ["cpu_percent", "memory_percent"], end, timedelta(minutes=5), STEP,
+        lambda n, metric, k: 10 * n + k + (0.5 if metric == "memory_percent" else 0)))
+    cd.add_metric_rows(db, cd.series_rows([gpu], ["gpu_percent"], end, timedelta(minutes=5), STEP, lambda n, m, k: 80.0))
+    cd.write_heartbeat(rd, gpu, clock.now - timedelta(seconds=3), load=2.5)
+    cd.write_heartbeat(rd, cpu, (clock.now - timedelta(seconds=4)).timestamp(), status="draining")
+    cd.set_queue(rd, [second, first])   # queue order is Redis's, not creation order
+
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        snap = poller.poll()
+    finally:
+        poller.close()
+
+    assert snap.taken_at == clock.now
+    assert snap.postgres.state is HealthState.OK and snap.redis.state is HealthState.OK
+    assert [n.hostname for n in snap.nodes] == ["cpu-01", "gpu-01"]
+    g, c = snap.node(gpu), snap.node(cpu)
+    assert (g.status, g.node_type, g.gpu_count, g.gpu_memory_gb) == ("active", "gpu", 4, 80.0)
+    assert c.status == "draining" and c.ip_address == "10.0.0.7"
+    assert g.labels == (("rack", "r1"), ("tier", "2"))
+    assert (g.sessions_running, g.sessions_total) == (1, 2)
+    assert (c.sessions_running, c.sessions_total) == (0, 0)
+    assert g.allocation("gpu").allocated == 2 and g.allocation("gpu").total == 4
+    assert g.allocation("cpu").unit == "cores" and c.allocations == ()
+
+    assert g.reachability is Reachability.LIVE and g.heartbeat.load == 2.5 and g.heartbeat_age == 3
+    assert c.reachability is Reachability.LIVE and c.heartbeat.status == "draining" and c.heartbeat_age == 4
+
+    # 5 minutes at 10 s = 31 samples, oldest first; canonical metrics in their usual order.
+    assert [m.metric_type for m in g.metrics] == ["cpu_percent", "memory_percent", "gpu_percent"]
+    cpu_series = c.metric("cpu_percent")
+    assert cpu_series.history == tuple(float(10 + k) for k in range(31))
+    assert cpu_series.latest == 40.0 and cpu_series.latest_at == end and cpu_series.unit == "percent"
+    assert c.metric("memory_percent").latest == 40.5
+    assert c.metric("gpu_percent") is None
+
+    by_name = {s.session_name: s for s in snap.sessions}
+    assert set(by_name) == {"train", "paused-job", "first", "second", "not-queued"}
+    assert by_name["second"].queue_position == 0 and by_name["first"].queue_position == 1
+    assert by_name["not-queued"].queue_position is None
+    assert by_name["train"].node_hostname == "gpu-01" and by_name["train"].username == "alice"
+    assert by_name["train"].session_id == running and by_name["train"].gpu_request == 2
+    assert by_name["not-queued"].session_id == unqueued
+
+    totals = snap.totals
+    assert dict(totals.nodes_by_status) == {"active": 1, "draining": 1}
+    assert totals.nodes_unreachable == 0
+    assert totals.cpu_percent == pytest.approx((30 + 40) / 2)
+    assert totals.gpu_percent == 80.0
+    assert totals.cpu_history[-1] == pytest.approx(35.0) and totals.cpu_history[0] == pytest.approx(5.0)
+    assert dict(totals.sessions_by_status) == {"pending": 3, "running": 1, "paused": 1}
+    assert snap.stats.sql_statements == 6 and snap.stats.full_metric_load
+
+
+def test_history_holds_the_last_60_points_in_order_and_only_new_rows_are_added(dsn, redis_url, db, clock):
+    node = cd.add_node(db, "n1")
+    end = clock.now - timedelta(minutes=1)
+    cd.add_metric_rows(db, cd.series_rows([node], ["cpu_percent"], end, timedelta(minutes=15), STEP,
+                                          lambda n, m, k: float(k)))
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        series = poller.poll().node(node).metric("cpu_percent")
+        assert len(series.history) == HISTORY_POINTS
+        assert series.history == tuple(float(k) for k in range(91 - HISTORY_POINTS, 91))
+
+        # Two new samples, and one late row inside the overlap window that was never seen.
+        cd.add_metric_rows(db, [(end + STEP, node, "cpu_percent", 1000.0), (end + 2 * STEP, node, "cpu_percent", 1001.0),
+                                (end - timedelta(seconds=5), node, "cpu_percent", 500.0)])
+        snap = poller.poll()
+        series = snap.node(node).metric("cpu_percent")
+        assert series.history[-4:] == (500.0, 90.0, 1000.0, 1001.0)
+        assert len(series.history) == HISTORY_POINTS and series.latest == 1001.0
+        assert snap.stats.metric_rows_new == 3 and not snap.stats.full_metric_load
+
+        # Nothing new: the overlap is read again but nothing changes.
+        snap = poller.poll()
+        assert snap.stats.metric_rows_new == 0
+        assert snap.node(node).metric("cpu_percent") is series   # unchanged series are reused, not rebuilt
+    finally:
+        poller.close()
+
+
+def _two_polls(dsn, redis_url, db, rd, clock, nodes: int, history: timedelta):
+    """First and incremental poll over `nodes` nodes with `history` of 9 metrics."""
+    metrics = ["cpu_percent", "memory_percent", "gpu_percent", "gpu_memory_percent", "disk_percent",
+               "net_rx_bytes", "net_tx_bytes", "load_1m", "temperature_c"]
+    ids = [cd.add_node(db, f"n{i:03d}") for i in range(nodes)]
+    end = clock.now - timedelta(minutes=1)
+    cd.add_metric_rows(db, cd.series_rows(ids, metrics, end, history, STEP, lambda n, m, k: float(k % 100)))
+    for node_id in ids:
+        cd.write_heartbeat(rd, node_id, clock.now)
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        first = poller.poll().stats
+        second = poller.poll().stats    # steady state: nothing new
+        cd.add_metric_rows(db, cd.series_rows(ids, metrics, end + 2 * STEP, 1 * STEP, STEP, lambda n, m, k: 1.0))
+        third = poller.poll().stats     # two new samples per series
+    finally:
+        poller.close()
+    return first, second, third, nodes * len(metrics)
+
+
+def test_poll_cost_does_not_grow_with_history_or_nodes(servers, dsn, redis_url, db, rd, clock):
+    small = _two_polls(dsn, redis_url, db, rd, clock, nodes=3, history=timedelta(minutes=10))
+    db.execute("TRUNCATE node_metrics")
+    db.execute("DELETE FROM nodes")
+    rd.flushdb()
+    large = _two_polls(dsn, redis_url, db, rd, clock, nodes=30, history=timedelta(hours=2))
+
+    for first, second, third, series in (small, large):
+        assert first.full_metric_load and not second.full_metric_load and not third.full_metric_load
+        # The newest 60 of each series, read from a bounded number of newest rows per node, not the whole history.
+        assert first.metric_rows_new == series * HISTORY_POINTS
+        assert first.metric_rows <= (series // 9) * FIRST_LOAD_ROWS_PER_NODE
+        # Incremental: only rows after the watermark less the 15 s overlap (samples at
+        # -10 s and 0 s), then those plus the two new samples.
+        assert (second.metric_rows, second.metric_rows_new) == (series * 2, 0)
+        assert (third.metric_rows, third.metric_rows_new) == (series * 4, series * 2)
+    for s_poll, l_poll in zip(small[:3], large[:3]):
+        assert s_poll.sql_statements == l_poll.sql_statements
+        assert s_poll.redis_round_trips == l_poll.redis_round_trips
+    assert small[1].sql_statements == 6 and small[1].redis_round_trips == 1
+
+
+def test_heartbeats_are_read_in_mget_batches_without_keys(dsn, redis_url, db, rd, clock):
+    ids = [str(r[0]) for r in db.execute(
+        """INSERT INTO nodes (hostname, ip_address, node_type, total_cpu_cores, total_memory_gb, total_storage_gb)
+           SELECT 'n' || i, '10.0.0.1', 'compute', 8, 32, 100 FROM generate_series(1, 2100) i RETURNING node_id""")]
+    for node_id in ids[:5]:
+        cd.write_heartbeat(rd, node_id, clock.now)
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        poller.poll()
+        rd.config_resetstat()
+        snap = poller.poll()
+    finally:
+        poller.close()
+    stats = rd.info("commandstats")
+    assert stats["cmdstat_mget"]["calls"] == 3          # 2,100 keys in batches of at most 1,000
+    assert "cmdstat_keys" not in stats
+    assert snap.stats.redis_round_trips == 1
+    assert sum(n.reachability is Reachability.LIVE for n in snap.nodes) == 5
+    assert snap.totals.nodes_unreachable == 2095
+
+
+def test_redis_down_keeps_postgres_fresh_and_recovers(servers, dsn, redis_url, db, rd, clock):
+    if servers.redis is None:
+        pytest.skip("needs the embedded Redis (stops and restarts it)")
+    node = cd.add_node(db, "n1")
+    user = cd.add_user(db)
+    pending = cd.add_session(db, user, "queued")
+    cd.write_heartbeat(rd, node, clock.now)
+    cd.set_queue(rd, [pending])
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        before = poller.poll()
+        assert before.redis.ok and before.node(node).reachable
+        servers.redis.stop()
+        db.execute("UPDATE nodes SET status = 'maintenance' WHERE node_id = %s", (node,))
+        cd.add_metric_rows(db, [(clock.now - timedelta(seconds=2), node, "cpu_percent", 42.0)])
+        failed_at = clock.advance(2)
+
+        snap = poller.poll()
+        assert snap.postgres.ok
+        assert snap.node(node).status == "maintenance"                   # PostgreSQL data still fresh
+        assert snap.node(node).metric("cpu_percent").latest == 42.0
+        assert snap.redis.state is HealthState.STALE
+        assert snap.redis.since == failed_at and snap.redis.last_ok == before.taken_at
+        assert snap.redis.reason
+        n = snap.node(node)
+        assert n.reachability is Reachability.UNKNOWN                    # cannot tell, not "missing"
+        assert n.heartbeat == before.node(node).heartbeat and n.heartbeat_age == 2
+        assert snap.sessions[0].queue_position == 0                      # last queue order kept
+        assert not any(a.alert_id.startswith("unreachable:") for a in snap.alerts)
+        assert servers.redis.password not in (snap.redis.reason or "")
+
+        # Backing off: the next poll does not try Redis again straight away.
+        snap = poller.poll()
+        assert snap.stats.redis_round_trips == 0 and snap.redis.since == failed_at
+    finally:
+        servers.redis.start()
+
+    cd.write_heartbeat(rd, node, clock.now)   # the embedded Redis keeps nothing across a restart
+    clock.advance(1.5)
+    try:
+        snap = poller.poll()
+        assert snap.redis.state is HealthState.OK and snap.redis.reason is None
+        assert snap.node(node).reachability is Reachability.LIVE
+    finally:
+        poller.close()
+
+
+def test_postgres_down_keeps_last_data_heartbeats_refresh_and_recovers(servers, dsn, redis_url, db, rd, clock):
+    if servers.pg is None:
+        pytest.skip("needs the embedded PostgreSQL (stops and restarts it)")
+    a = cd.add_node(db, "a")
+    b = cd.add_node(db, "b")
+    cd.add_metric_rows(db, [(clock.now - timedelta(seconds=5), a, "cpu_percent", 12.0)])
+    cd.write_heartbeat(rd, a, clock.now)
+    cd.write_heartbeat(rd, b, clock.now)
+    db.close()
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        before = poller.poll()
+        assert before.postgres.ok and len(before.nodes) == 2
+        servers.pg.stop()
+        rd.delete(f"node:heartbeat:{b}")           # b stops heartbeating while PostgreSQL is down
+        failed_at = clock.advance(2)
+        snap = poller.poll()
+        assert snap.postgres.state is HealthState.STALE and snap.postgres.since == failed_at
+        assert snap.postgres.last_ok == before.taken_at and snap.postgres.reason
+        assert [n.hostname for n in snap.nodes] == ["a", "b"]          # last nodes kept
+        assert snap.node(a).metric("cpu_percent").latest == 12.0
+        assert snap.redis.ok
+        assert snap.node(a).reachability is Reachability.LIVE and snap.node(a).heartbeat_age == 2
+        assert snap.node(b).reachability is Reachability.MISSING       # heartbeats still refresh
+        assert any(x.alert_id == f"unreachable:{b}" for x in snap.alerts)
+        assert snap.stats.sql_statements <= 1      # the statement that found the connection dead
+
+        snap = poller.poll()                         # backing off: no new attempt
+        assert snap.postgres.since == failed_at and snap.stats.sql_statements == 0
+    finally:
+        servers.pg.start()
+
+    conn = cd.connect(dsn)
+    try:
+        conn.execute("UPDATE nodes SET status = 'failed' WHERE node_id = %s", (a,))
+    finally:
+        conn.close()
+    clock.advance(1.5)
+    try:
+        snap = poller.poll()
+        assert snap.postgres.state is HealthState.OK and snap.postgres.reason is None
+        assert snap.node(a).status == "failed"
+    finally:
+        poller.close()
+
+
+def test_postgres_restart_between_polls_is_invisible(servers, dsn, redis_url, db, clock):
+    if servers.pg is None:
+        pytest.skip("needs the embedded PostgreSQL")
+    cd.add_node(db, "a")
+    db.close()
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        assert poller.poll().postgres.ok
+        servers.pg.stop()
+        servers.pg.start()
+        clock.advance(2)
+        snap = poller.poll()    # the old connection is dead; one immediate reconnect
+        assert snap.postgres.ok and len(snap.nodes) == 1
+    finally:
+        servers.pg.start()
+        poller.close()
+
+
+def test_stores_never_reached_are_down_not_stale(clock):
+    poller = Poller(Settings(dsn="postgresql://nobody@127.0.0.1:1/none", redis_url="redis://127.0.0.1:1/0",
+                             connect_timeout=1), clock=clock)
+    try:
+        snap = poller.poll()
+    finally:
+        poller.close()
+    assert snap.postgres.state is HealthState.DOWN and snap.redis.state is HealthState.DOWN
+    assert snap.postgres.since == clock.now and snap.postgres.last_ok is None
+    assert snap.postgres.reason and snap.redis.reason
+    assert snap.nodes == () and snap.alerts == ()
+
+
+def test_unknown_statuses_nulls_and_odd_metrics_are_shown_not_fatal(dsn, redis_url, db, rd, clock):
+    db.execute("ALTER TABLE nodes DROP CONSTRAINT nodes_status_check")
+    db.execute("ALTER TABLE nodes ALTER COLUMN hostname DROP NOT NULL")
+    odd = cd.add_node(db, "odd", status="rebooting")
+    db.execute("UPDATE nodes SET hostname = NULL, gpu_count = NULL, gpu_memory_gb = NULL, labels = NULL "
+               "WHERE node_id = %s", (odd,))
+    plain = cd.add_node(db, "plain", labels={"k": ["x", 1]})
+    at = clock.now - timedelta(seconds=10)
+    cd.add_metric_rows(db, [(at, odd, "fan_rpm", 3000.0), (at, odd, "cpu_percent", 50.0),
+                            (at, odd, "aaa_custom", 1.0), (at, plain, "cpu_percent", float("nan"))])
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        snap = poller.poll()
+    finally:
+        poller.close()
+    n = snap.node(odd)
+    assert n.status == "rebooting" and not n.known_status
+    assert n.hostname == "" and n.gpu_count is None and n.gpu_memory_gb is None and n.labels == ()
+    assert [m.metric_type for m in n.metrics] == ["cpu_percent", "aaa_custom", "fan_rpm"]
+    assert n.metric("fan_rpm").unit is None and n.metric("fan_rpm").latest == 3000.0
+    assert snap.node(plain).labels == (("k", '["x", 1]'),)
+    assert snap.node(plain).metric("cpu_percent") is None             # NaN is not a value
+    assert any("ignored" in notice for notice in snap.notices)
+    assert ("rebooting", 1) in snap.totals.nodes_by_status
+
+
+@pytest.mark.parametrize("window, source, bucket, points", [
+    (timedelta(minutes=15), "raw", 15, 60),
+    (timedelta(hours=1), "1m", 60, 60),
+    (timedelta(hours=24), "1m", 600, 144),
+    (timedelta(days=7), "1h", 3600, 168),
+])
+def test_node_detail_windows_get_60_to_200_points(window, source, bucket, points):
+    got_source, width = detail_resolution(window)
+    assert (got_source, width.total_seconds()) == (source, bucket)
+    assert window / width == points
+
+
+def test_node_detail_uses_rollups_plus_raw_tail_without_double_counting(dsn, redis_url, db, clock):
+    node = cd.add_node(db, "n1")
+    now = cd.utc_now()
+    start = (now - timedelta(hours=2)).replace(second=0)
+    # value = seconds since start: each 1-minute bucket has a distinct, checkable mean
+    rows = [(start + k * STEP, node, "cpu_percent", float(k * 10)) for k in range(int((now - start) / STEP) - 9)]
+    split = len(rows) - 40
+    split = split - split % 6 + 3        # the last rolled-up minute holds 3 of its 6 samples
+    rolled, tail = rows[:split], rows[split:]
+    cd.add_metric_rows(db, rolled)
+    db.execute("SELECT omega_console.refresh_node_metrics_rollups()")   # rollup now ends mid-way through a minute
+    cd.add_metric_rows(db, tail)                                         # newer raw rows, not rolled up
+    cd.add_event(db, severity="info", event_type="boot", node_id=node, at=now - timedelta(minutes=50))
+    cd.add_event(db, severity="error", event_type="disk", node_id=node, at=now - timedelta(minutes=5))
+    expected: dict = {}
+    for at, _, _, value in rows:
+        expected.setdefault(at.replace(second=0), []).append(value)
+
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        detail = poller.node_detail(node, timedelta(hours=1))
+        assert detail.problem is None and detail.bucket_seconds == 60
+        (name, points), = detail.series
+        assert name == "cpu_percent" and 55 <= len(points) <= 61
+        assert [p.at for p in points] == sorted(p.at for p in points)
+        inside = [p for p in points if p.at > now - timedelta(minutes=55)]
+        assert inside[-1].at == rows[-1][0].replace(second=0)          # the raw tail is there
+        for p in inside:
+            values = expected[p.at]
+            assert (p.avg, p.min, p.max) == (pytest.approx(sum(values) / len(values)), min(values), max(values))
+        assert [e.event_type for e in detail.events] == ["disk", "boot"]
+
+        short = poller.node_detail(node, timedelta(minutes=15))
+        assert short.bucket_seconds == 15 and 50 <= len(short.series[0][1]) <= 61   # data ends 90 s ago
+        day = poller.node_detail(node, timedelta(hours=24))
+        assert day.bucket_seconds == 600 and sum(p.avg is not None for p in day.series[0][1]) in (12, 13, 14)
+        week = poller.node_detail(node, timedelta(days=7))
+        assert week.bucket_seconds == 3600 and len(week.series[0][1]) in (2, 3)
+        assert week.series[0][1][-1].max == rows[-1][3]
+
+        assert poller.node_detail("not-a-uuid", timedelta(hours=1)).problem
+        assert poller.node_detail(cd.new_id(), timedelta(hours=1)).series == ()
+    finally:
+        poller.close()
+
+
+def test_close_from_another_thread_cancels_a_running_poll(dsn, redis_url, db, clock):
+    cd.add_node(db, "n1")
+    poller = make_poller(dsn, redis_url, clock, statement_timeout=120)
+    poller.poll()
+    locker = psycopg.connect(dsn)
+    locker.execute("LOCK TABLE nodes IN ACCESS EXCLUSIVE MODE")   # the next poll's first query waits
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("snap", poller.poll()))
+    try:
+        clock.advance(2)
+        worker.start()
+        while not locker.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        ).fetchone()[0]:
+            time.sleep(0.01)
+        poller.close()
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+    finally:
+        locker.rollback()
+        locker.close()
+    snap = result["snap"]
+    assert snap.postgres.state is HealthState.STALE and len(snap.nodes) == 1
+    assert poller.poll().taken_at == clock.now        # after close: no store is touched, no exception
+
+
+def test_first_load_in_batches_and_reload_after_a_gap_keep_the_history_right(dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data import pg_reads, poller as poller_module
+
+    monkeypatch.setattr(pg_reads, "FIRST_LOAD_BATCH", 2)
+    ids = [cd.add_node(db, f"n{i}") for i in range(5)]
+    end = clock.now - timedelta(minutes=1)
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent"], end, timedelta(minutes=12), STEP,
+                                          lambda n, m, k: float(100 * n + k)))
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        snap = poller.poll()
+        assert snap.stats.sql_statements == 4 + 3 + 1       # 5 nodes in batches of 2, then the acks
+        for n, node_id in enumerate(ids):
+            assert snap.node(node_id).metric("cpu_percent").history == tuple(float(100 * n + k) for k in range(13, 73))
+
+        monkeypatch.setattr(poller_module, "RELOAD_AFTER_SECONDS", -1.0)   # as if the last read were long ago
+        cd.add_metric_rows(db, [(end + STEP, ids[0], "cpu_percent", 5.0)])
+        snap = poller.poll()
+        assert snap.stats.full_metric_load and snap.stats.metric_rows_new == 1
+        assert snap.node(ids[0]).metric("cpu_percent").history == tuple(float(k) for k in range(14, 73)) + (5.0,)
+        assert snap.node(ids[1]).metric("cpu_percent").history[-1] == 172.0
+    finally:
+        poller.close()
+
+
+def test_a_database_without_the_console_schema_still_polls(dsn, redis_url, db, clock):
+    node = cd.add_node(db, "n1")
+    db.execute("DROP TABLE omega_console.alert_acks")
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        snap = poller.poll()
+        assert snap.postgres.ok and snap.node(node) is not None
+        assert f"unreachable:{node}" in {a.alert_id for a in snap.alerts}
+        assert any("alert_acks" in notice for notice in snap.notices)
+        assert poller.poll().postgres.ok
+    finally:
+        poller.close()
