@@ -69,12 +69,93 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--nodes", type=int, default=60, help="simulated nodes (default 60)")
     demo.add_argument("--dir", help="data directory (default: user data dir/demo, env OMEGA_TUI_DEMO_DIR)")
     demo.add_argument("--stop", action="store_true", help="stop the demo servers left running and exit")
+    demo.add_argument("--history", type=_duration, default="1h", help="past to backfill first (default 1h; 0 for none)")
+    demo.add_argument("--seed", type=int, help="make the simulated cluster reproducible")
     demo.set_defaults(handler=cmd_demo)
+    _add_writer_parsers(sub)
 
     from omega_tui.action_commands import add_action_parsers
 
     add_action_parsers(sub, _add_store_options)
+    _add_console_parsers(sub)
     return parser
+
+
+def _duration(text: str):
+    from omega_tui.sim.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _add_writer_parsers(sub) -> None:
+    """`simulate` and `agent`: the programs that write a cluster's data as Omega does."""
+    sim = sub.add_parser("simulate", help="run a simulated Omega cluster into PostgreSQL and Redis")
+    _add_store_options(sim)
+    sim.add_argument("--nodes", type=_positive_int, default=60, help="simulated nodes (default 60)")
+    sim.add_argument("--users", type=_positive_int, default=24, help="simulated users (default 24)")
+    sim.add_argument("--history", type=_duration, help="backfill this much past first, e.g. 6h")
+    sim.add_argument("--interval", type=_positive_float, default=5.0, help="seconds between ticks (default 5)")
+    sim.add_argument("--duration", type=_duration, help="stop after this long, e.g. 15m (default: until Ctrl-C)")
+    sim.add_argument("--seed", type=int, help="make the run reproducible")
+    sim.set_defaults(handler=cmd_simulate)
+
+    agent = sub.add_parser("agent", help="make this host a node: psutil samples into PostgreSQL and Redis")
+    _add_store_options(agent)
+    agent.add_argument("--interval", type=_positive_float, default=5.0, help="seconds between samples (default 5)")
+    agent.add_argument("--buffer", metavar="FILE", help="local SQLite buffer (default: user state dir)")
+    agent.set_defaults(handler=cmd_agent)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from omega_tui.sim.command import simulate_command
+
+    return simulate_command(args)
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from omega_tui.agent.command import agent_command
+
+    return agent_command(args)
+
+
+def _terminal_size(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not (sep and width.isdigit() and height.isdigit() and int(width) >= 20 and int(height) >= 5):
+        raise argparse.ArgumentTypeError(f"expected COLUMNSxLINES, e.g. 120x40, not {text!r}")
+    return int(width), int(height)
+
+
+def _add_console_parsers(sub) -> None:
+    console = sub.add_parser("console", help="open the console (the default command)")
+    _add_store_options(console)
+    console.add_argument("--refresh", type=_positive_float, metavar="SECONDS", help="seconds between polls (default 2)")
+    console.add_argument("--theme", help="omega-dark (default), omega-light, omega-high-contrast, or a user theme")
+    console.add_argument("--fixed-data", action="store_true", help="made-up data instead of the stores, to try the screens")
+    console.set_defaults(handler=cmd_console)
+
+    shot = sub.add_parser("snapshot", help="render one console screen to an SVG file, headless, and exit")
+    _add_store_options(shot)
+    shot.add_argument("--screen", default="overview", metavar="SCREEN",
+                      help="overview (default), sessions, alerts, or node:HOSTNAME")
+    shot.add_argument("--out", required=True, metavar="FILE.svg", help="where to write the SVG")
+    shot.add_argument("--size", type=_terminal_size, default=(120, 40), metavar="COLSxLINES",
+                      help="terminal size (default 120x40)")
+    shot.add_argument("--theme", help="theme name (default: the configured one)")
+    shot.add_argument("--fixed-data", action="store_true", help="made-up data instead of the stores")
+    shot.set_defaults(handler=cmd_snapshot)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -164,8 +245,63 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _console_source(args: argparse.Namespace, settings: Settings):
+    """FixedSource with --fixed-data, else the real Poller (imported only now)."""
+    if getattr(args, "fixed_data", False):
+        from omega_tui.fixed_source import FixedSource
+
+        return FixedSource.live()
+    _require_dsn(settings)
+    try:
+        from omega_tui.data.poller import Poller
+    except ImportError as exc:
+        raise CommandError(f"the console's data poller is not available ({exc})") from None
+    return Poller(settings)
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    settings = settings_from(args)
+    if args.refresh:
+        settings = replace(settings, refresh=args.refresh)
+    source = _console_source(args, settings)
+    from omega_tui.app import run_console
+    from omega_tui.theme_files import ThemeError
+
+    try:
+        return run_console(settings, theme=args.theme, source=source)
+    except ThemeError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    settings = settings_from(args)
+    source = _console_source(args, settings)
+    from omega_tui.app import ScreenshotError, screenshot
+    from omega_tui.theme_files import ThemeError
+
+    try:
+        svg = screenshot(source, settings, args.screen, args.size, theme=args.theme)
+    except (ThemeError, ScreenshotError) as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        source.close()
+    try:
+        Path(args.out).write_text(svg, encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.out}: {exc.strerror}") from None
+    print(f"{args.screen} ({args.size[0]}x{args.size[1]}) written to {args.out}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "console")  # no command: open the console (with the options given)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -177,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error worth a traceback.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,0 +1,371 @@
+"""The Textual app: screens (modes), key bindings, the poller worker, snapshot fan-out.
+
+The app never queries a store: it takes a `source` with `poll()`,
+`node_detail(node_id, window)` and `close()` (the real one is
+`omega_tui.data.poller.Poller`; tests use `omega_tui.fixed_source.FixedSource`).
+One thread worker polls it, paced by a PollSchedule; the app keeps the latest
+snapshot and hands it to the screen on display.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Textual reads TEXTUAL_FPS once, when it is first imported: fewer frames over SSH.
+if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:
+    os.environ["TEXTUAL_FPS"] = "15"
+
+import threading  # noqa: E402
+import time  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable, Protocol  # noqa: E402
+
+from textual.app import App  # noqa: E402
+from textual.binding import Binding  # noqa: E402
+from textual.worker import Worker, WorkerState  # noqa: E402
+
+from omega_tui.commands import ClusterCommands  # noqa: E402
+from omega_tui.config import Settings  # noqa: E402
+from omega_tui.data.models import ClusterSnapshot, NodeDetail  # noqa: E402
+from omega_tui.messages import OpenAlert, OpenNode, OpenSession, PollFailed, SnapshotReady  # noqa: E402
+from omega_tui.poll_schedule import PollSchedule, Stopped  # noqa: E402
+from omega_tui.screens.alerts import AlertsScreen  # noqa: E402
+from omega_tui.screens.console_screen import ConsoleScreen  # noqa: E402
+from omega_tui.screens.help import HelpScreen  # noqa: E402
+from omega_tui.screens.node_detail import NodeDetailScreen  # noqa: E402
+from omega_tui.screens.overview import OverviewScreen  # noqa: E402
+from omega_tui.screens.sessions import SessionsScreen  # noqa: E402
+from omega_tui.theme_files import DEFAULT_THEME, ThemeError, load_themes  # noqa: E402
+from omega_tui.widgets.safe_text import clean  # noqa: E402
+from omega_tui.widgets.status_line import PollState  # noqa: E402
+
+REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+CHROME_TICK_SECONDS = 5.0
+SCREEN_NAMES = {"overview": "Nodes", "sessions": "Sessions", "alerts": "Alerts"}
+
+
+class DataSource(Protocol):
+    def poll(self) -> ClusterSnapshot: ...
+    def node_detail(self, node_id: str, window: timedelta) -> NodeDetail: ...
+    def close(self) -> None: ...
+
+
+def local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def describe_error(error: BaseException) -> str:
+    text = clean(str(error), 160)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+class OmegaApp(App):
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
+    TITLE = "omega-tui"
+    MODES = {"overview": OverviewScreen, "sessions": SessionsScreen, "alerts": AlertsScreen}
+    DEFAULT_MODE = "overview"
+    COMMANDS = App.COMMANDS | {ClusterCommands}
+    BINDINGS = [
+        Binding("1", "show_mode('overview')", "Nodes", id="overview"),
+        Binding("2", "show_mode('sessions')", "Sessions", id="sessions"),
+        Binding("3", "show_mode('alerts')", "Alerts", id="alerts"),
+        # Not in the footer (room at 80 columns); the status line shows the interval and PAUSED.
+        Binding("r", "poll_now", "Refresh", id="refresh", show=False),
+        Binding("p", "toggle_pause", "Pause", id="pause", show=False),
+        Binding("plus", "faster", "Faster", id="faster", show=False),
+        Binding("minus", "slower", "Slower", id="slower", show=False),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        source: DataSource,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        theme: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.settings = settings or Settings()
+        self.now = clock or local_now
+        self.schedule = PollSchedule(self.settings.refresh)
+        self.snapshot: ClusterSnapshot | None = None
+        self.poll_problem: str | None = None
+        self._pending: ClusterSnapshot | None = None
+        self._pending_lock = threading.Lock()
+        self._return_mode: str | None = None
+        self._tick_chrome = clock is None
+        self._theme_warnings: list[str] = []
+        for loaded in load_themes(warn=self._theme_warnings.append).values():
+            self.register_theme(loaded)
+        wanted = theme or self.settings.theme or DEFAULT_THEME
+        if wanted not in self.available_themes:
+            raise ThemeError(f"unknown theme '{wanted}' (known: {', '.join(sorted(self.available_themes))})")
+        self.theme = wanted
+        keymap = {k: v for k, v in self.settings.keys.items() if isinstance(k, str) and isinstance(v, str)}
+        if keymap:
+            self.set_keymap(keymap)
+
+    # -- polling ---------------------------------------------------------------
+
+    @property
+    def poll_state(self) -> PollState:
+        return PollState(self.schedule.interval, self.schedule.paused)
+
+    def on_mount(self) -> None:
+        for warning in self._theme_warnings:  # a user theme file that could not be used
+            self.notify(warning, severity="warning", timeout=10)
+        self.start_poller()
+        if self._tick_chrome:  # the data age and "no new data" warnings move with the clock
+            self.set_interval(CHROME_TICK_SECONDS, self._refresh_chrome)
+
+    def start_poller(self) -> Worker:
+        return self.run_worker(
+            self._poll_loop, name="poller", group="poller", thread=True, exclusive=True, exit_on_error=False
+        )
+
+    def _poll_loop(self) -> None:
+        """The poller thread: wait until due, poll, hand the snapshot over; never two polls at once."""
+        last_finished = float("-inf")
+        while True:
+            try:
+                self.schedule.wait_until_due(last_finished)
+                snapshot = self.schedule.run_until_stopped(self.source.poll)
+            except Stopped:
+                return
+            except Exception as exc:  # the source should degrade, not raise; if it does, say so
+                self.post_message(PollFailed(f"poll failed: {describe_error(exc)}"))
+            else:
+                self._hand_over(snapshot)
+            last_finished = time.monotonic()
+
+    def _hand_over(self, snapshot: ClusterSnapshot) -> None:
+        # A snapshot not yet rendered is replaced, and only one SnapshotReady is ever queued.
+        with self._pending_lock:
+            already_queued = self._pending is not None
+            self._pending = snapshot
+        if not already_queued:
+            self.post_message(SnapshotReady())
+
+    def on_snapshot_ready(self, _message: SnapshotReady) -> None:
+        with self._pending_lock:
+            snapshot, self._pending = self._pending, None
+        if snapshot is None:
+            return
+        self.snapshot = snapshot
+        self.poll_problem = None
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            screen.show_snapshot(snapshot)
+
+    def on_poll_failed(self, message: PollFailed) -> None:
+        self.report_problem(message.problem)
+
+    def report_problem(self, problem: str) -> None:
+        """The one place where failures become visible: the health banner of every screen."""
+        self.poll_problem = problem
+        self._refresh_chrome()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state is not WorkerState.ERROR:
+            return
+        self.report_problem(f"{worker.name or worker.group} failed: {describe_error(worker.error)}")
+        if worker.group == "poller" and not self.schedule.stopped:
+            self.start_poller()
+
+    def fetch_node_detail(self, node_id: str, window: timedelta) -> NodeDetail | None:
+        """Called in a worker thread by the node detail screen; None when quitting."""
+        try:
+            return self.schedule.run_until_stopped(
+                lambda: self.source.node_detail(node_id, window), name="omega-node-detail"
+            )
+        except Stopped:
+            return None
+
+    def _refresh_chrome(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            screen.refresh_chrome()
+
+    def stop_polling(self) -> None:
+        self.schedule.stop()
+
+    def on_unmount(self) -> None:
+        self.stop_polling()
+
+    def exit(self, *args, **kwargs) -> None:
+        self.stop_polling()  # wakes the poller thread at once, even in the middle of a poll
+        super().exit(*args, **kwargs)
+
+    # -- navigation --------------------------------------------------------------
+
+    def action_show_mode(self, mode: str) -> None:
+        self._return_mode = None
+        self._switch_to(mode)
+
+    def _switch_to(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    def go_back(self) -> None:
+        """Escape: leave a pushed screen, or return from a jump to where it came from."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self._return_mode is not None:
+            mode, self._return_mode = self._return_mode, None
+            self._switch_to(mode)
+
+    def on_open_node(self, message: OpenNode) -> None:
+        screen = self.screen
+        if isinstance(screen, NodeDetailScreen) and screen.node_id == message.node_id:
+            return
+        if isinstance(screen, OverviewScreen):
+            screen.select_node(message.node_id)
+        self.push_screen(NodeDetailScreen(message.node_id))
+
+    def on_open_session(self, message: OpenSession) -> None:
+        came_from = self.current_mode
+        self._switch_to("sessions")
+        if came_from != "sessions":
+            self._return_mode = came_from
+        self.call_later(self._select_session, message.session_id)
+
+    def _select_session(self, session_id: str) -> None:
+        screen = self.screen
+        if isinstance(screen, SessionsScreen) and not screen.select_session(session_id):
+            self.notify("That session is no longer live.", timeout=3)
+
+    def on_open_alert(self, message: OpenAlert) -> None:
+        came_from = self.current_mode
+        self._switch_to("alerts")
+        if came_from != "alerts":
+            self._return_mode = came_from
+        self.call_later(self._select_alert, message.alert_id)
+
+    def _select_alert(self, alert_id: str) -> None:
+        screen = self.screen
+        if isinstance(screen, AlertsScreen):
+            screen.select_alert(alert_id)
+
+    # -- keys --------------------------------------------------------------------
+
+    def action_poll_now(self) -> None:
+        self.schedule.poll_now()
+
+    def action_toggle_pause(self) -> None:
+        self.schedule.set_paused(not self.schedule.paused)
+        self._refresh_chrome()
+
+    def action_faster(self) -> None:
+        self._step_interval(-1)
+
+    def action_slower(self) -> None:
+        self._step_interval(+1)
+
+    def _step_interval(self, direction: int) -> None:
+        current = self.schedule.interval
+        if direction < 0:
+            choices = [s for s in REFRESH_STEPS if s < current]
+            target = choices[-1] if choices else REFRESH_STEPS[0]
+        else:
+            choices = [s for s in REFRESH_STEPS if s > current]
+            target = choices[0] if choices else REFRESH_STEPS[-1]
+        self.schedule.set_interval(target)
+        self._refresh_chrome()
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        keys: list[tuple[str, str, str]] = []
+        seen: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            # Ours all have an id; the tables' own navigation keys are summed up by the help screen.
+            if binding.id is None or not binding.description or binding.description in seen:
+                continue
+            seen.add(binding.description)
+            keys.append((self.get_key_display(binding), binding.description, binding.id))
+        notes = getattr(screen, "HELP_NOTES", ())
+        name = getattr(screen, "TITLE_TEXT", "omega").replace("Ω ", "")
+        self.push_screen(HelpScreen(name, keys, notes))
+
+
+def run_console(settings: Settings, *, theme: str | None = None, source: DataSource | None = None) -> int:
+    """Open the console (the demo calls this); by default on the real stores. Returns an exit status.
+
+    Raises ThemeError for an unknown theme, before the terminal is taken over.
+    """
+    from omega_tui import partial_repaint
+
+    partial_repaint.apply()
+    if source is None:
+        from omega_tui.data.poller import Poller
+
+        source = Poller(settings)
+    try:
+        app = OmegaApp(source, settings, theme=theme)
+        app.run()
+    finally:
+        source.close()
+    return app.return_code or 0
+
+
+class ScreenshotError(Exception):
+    """The screen asked for cannot be shown (unknown screen or host, no data in time)."""
+
+
+def screenshot(
+    source: DataSource,
+    settings: Settings,
+    screen: str,
+    size: tuple[int, int] = (120, 40),
+    *,
+    theme: str | None = None,
+    clock: Callable[[], datetime] | None = None,
+    timeout: float | None = None,
+) -> str:
+    """Render one screen headless after the first poll and return it as SVG.
+
+    `screen` is overview, sessions, alerts or node:HOSTNAME.
+    """
+    import asyncio
+
+    if screen not in SCREEN_NAMES and not screen.startswith("node:"):
+        raise ScreenshotError(f"unknown screen {screen!r}: use overview, sessions, alerts or node:HOSTNAME")
+    app = OmegaApp(source, settings, clock=clock, theme=theme)
+    limit = timeout if timeout is not None else 2 * settings.connect_timeout + 10
+    return asyncio.run(_capture(app, screen, size, limit))
+
+
+async def _capture(app: OmegaApp, screen: str, size: tuple[int, int], timeout: float) -> str:
+    async with app.run_test(size=size) as pilot:
+        deadline = time.monotonic() + timeout
+
+        async def wait_for(condition: Callable[[], bool], what: str) -> None:
+            while not condition():
+                if time.monotonic() > deadline:
+                    raise ScreenshotError(f"gave up after {timeout:.0f}s waiting for {what}")
+                await pilot.pause(0.05)
+
+        await wait_for(lambda: app.snapshot is not None, "the first poll")
+        if screen in ("sessions", "alerts"):
+            app.action_show_mode(screen)
+        elif screen.startswith("node:"):
+            hostname = screen.removeprefix("node:")
+            node = next((n for n in app.snapshot.nodes if n.hostname == hostname), None)
+            if node is None:
+                raise ScreenshotError(f"no node named {hostname!r} in the snapshot")
+            app.post_message(OpenNode(node.node_id))
+            await wait_for(
+                lambda: isinstance(app.screen, NodeDetailScreen) and app.screen.detail is not None,
+                f"the history of {hostname}",
+            )
+        await pilot.pause()
+        await pilot.pause()
+        app.stop_polling()
+        return app.export_screenshot()

@@ -1,0 +1,71 @@
+"""Command palette (ctrl+p): go to a node, a session or an alert, from the latest snapshot."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Callable
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.markup import escape
+from textual.message import Message
+
+from omega_tui.messages import OpenAlert, OpenNode, OpenSession
+from omega_tui.widgets.safe_text import clean
+
+if TYPE_CHECKING:
+    from omega_tui.app import OmegaApp
+
+MAX_DISCOVERY = 12
+
+
+def highlight(query: str, text: str) -> Content:
+    """`text` literally (Matcher.highlight would parse it as markup), query letters underlined in order."""
+    content = Content(text)
+    position = 0
+    lowered = text.lower()
+    for char in query.lower():
+        if char.isspace():
+            continue
+        found = lowered.find(char, position)
+        if found < 0:
+            break
+        content = content.stylize("bold underline", found, found + 1)
+        position = found + 1
+    return content
+
+
+class ClusterCommands(Provider):
+    """'alert TITLE', 'node HOST', 'session NAME': never a database call, only the snapshot."""
+
+    def _targets(self) -> list[tuple[str, str, Callable[[], Message]]]:
+        app: OmegaApp = self.app  # type: ignore[assignment]
+        snapshot = app.snapshot
+        if snapshot is None:
+            return []
+        targets: list[tuple[str, str, Callable[[], Message]]] = []
+        for alert in snapshot.alerts:
+            targets.append((f"alert {clean(alert.title, 60)}", f"{clean(alert.severity)}: {clean(alert.message, 60)}",
+                            partial(OpenAlert, alert.alert_id)))
+        for node in snapshot.nodes:
+            targets.append((f"node {clean(node.hostname, 60)}", f"{clean(node.node_type)}, {clean(node.status)}",
+                            partial(OpenNode, node.node_id)))
+        for session in snapshot.sessions:
+            targets.append((f"session {clean(session.session_name, 60)}",
+                            f"{clean(session.username) or '?'}, {clean(session.status)}",
+                            partial(OpenSession, session.session_id)))
+        return targets
+
+    def _go(self, make_message: Callable[[], Message]) -> None:
+        self.app.post_message(make_message())
+
+    async def discover(self) -> Hits:
+        for text, help_text, make_message in self._targets()[:MAX_DISCOVERY]:
+            yield DiscoveryHit(Content(text), partial(self._go, make_message), text=text, help=escape(help_text))
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_text, make_message in self._targets():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, highlight(query, text), partial(self._go, make_message), text=text, help=escape(help_text))

@@ -1,0 +1,1 @@
+"""The console's screens: overview, node detail, sessions, alerts, help."""

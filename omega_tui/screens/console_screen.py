@@ -1,0 +1,91 @@
+"""What every console screen has: the status line, the health banner, the footer,
+and how it receives snapshots from the app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from omega_tui.data.models import ClusterSnapshot
+from omega_tui.widgets.health_banner import HealthBanner, banner_lines
+from omega_tui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from omega_tui.app import OmegaApp
+
+
+class ConsoleScreen(Screen):
+    """A screen that renders the app's latest snapshot.
+
+    The app calls `show_snapshot()` on the current screen for each new
+    snapshot; a screen that was hidden (another mode, or under a modal)
+    catches up with the latest snapshot when it is shown again.
+    """
+
+    TITLE_TEXT = "omega"
+    # Shown in the footer only where escape leaves the screen (node detail); elsewhere it
+    # clears a filter or returns from a jump.
+    BINDINGS = [Binding("escape", "back", "Back", id="back", show=False)]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown_snapshot: ClusterSnapshot | None = None
+
+    @property
+    def omega(self) -> "OmegaApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(self.TITLE_TEXT, id="status-line")
+        yield HealthBanner(id="health-banner")
+        yield from self.compose_body()
+        yield Footer(compact=True)
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_resize(self, event: Resize) -> None:
+        # At 80 columns the screen's own keys need the room; ctrl+p still works (see the help).
+        self.query_one(Footer).show_command_palette = event.size.width >= 100
+
+    def on_screen_resume(self) -> None:
+        snapshot = self.omega.snapshot
+        if snapshot is not None and snapshot is not self.shown_snapshot:
+            self.show_snapshot(snapshot)
+        else:
+            self.refresh_chrome()
+
+    def show_snapshot(self, snapshot: ClusterSnapshot) -> None:
+        self.shown_snapshot = snapshot
+        self.render_snapshot(snapshot)
+        self.refresh_chrome()
+
+    def render_snapshot(self, snapshot: ClusterSnapshot) -> None:
+        """Update the screen's own widgets; called with each new snapshot while shown."""
+
+    def status_detail(self) -> str:
+        """Extra words for the status line (sort, filter...)."""
+        return ""
+
+    def refresh_chrome(self) -> None:
+        """Status line and health banner, which also change without a new snapshot (clock, pause)."""
+        app = self.omega
+        now = app.now()
+        snapshot = app.snapshot
+        self.query_one(StatusLine).show(snapshot, now, app.poll_state, self.status_detail())
+        self.query_one(HealthBanner).show(
+            banner_lines(
+                snapshot, now,
+                poll_problem=app.poll_problem,
+                stale_after=max(10.0, 3 * app.poll_state.interval),
+                paused=app.poll_state.paused,
+            )
+        )
+
+    def action_back(self) -> None:
+        self.omega.go_back()

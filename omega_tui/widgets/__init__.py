@@ -1,0 +1,1 @@
+"""Widgets of the console screens, and the text helpers they share."""

@@ -1,0 +1,281 @@
+"""A DataTable whose rows are keyed by stable ids and updated by diff.
+
+`show_rows()` takes the rows to display, in order, as cells of plain text and
+a style name. It removes the rows that went away, adds the new ones, and for
+the rest touches only the cells whose text or style changed, refreshing only
+those cells' regions of the screen (a plain `update_cell` repaints the whole
+table, i.e. far more bytes over SSH). Rows are reordered only when the order
+changed, and the cursor stays on the same key, so refreshes never move the
+operator's selection or scroll position.
+
+Cells are `(text, style)` pairs. `text` must already be cleaned (see
+safe_text) and fit the column; `style` is a space-separated list of theme
+variable names (`error`, `warning`, `success`, `primary`, `muted`, ...) and
+attributes (`bold`, `reverse`), resolved against the current theme, so every
+theme (and NO_COLOR) applies to every cell.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.color import Color
+from textual.content import Content
+from textual.geometry import Region
+from textual.widgets import DataTable
+
+Cell = tuple[str, str]
+Row = tuple[str, Sequence[Cell]]
+
+_ATTRIBUTES = {"bold", "dim", "italic", "reverse", "underline", "strike"}
+_VARIABLE_ALIASES = {"muted": "foreground-muted"}
+
+
+def cell_content(cell: Cell) -> Content:
+    """A cell as Content, for widgets other than tables: "warning bold" becomes "$warning bold"."""
+    text, style = cell
+    tokens = [t if t in _ATTRIBUTES else f"${_VARIABLE_ALIASES.get(t, t)}" for t in style.split()]
+    return Content.styled(text, " ".join(tokens)) if tokens else Content(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    align_right: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """A column that may be dropped on a narrow terminal (higher priority numbers first)."""
+
+    key: str
+    label: str
+    width: int
+    priority: int = 0
+    align_right: bool = False
+    max_width: int | None = None  # grows up to this when there is room
+
+
+CELL_PADDING = 2          # DataTable's cell padding, both sides
+SCROLLBAR_ALLOWANCE = 2
+
+
+def fit_columns(specs: Sequence[ColumnSpec], available: int) -> list[Column]:
+    """The columns that fit in `available` cells, in display order, grown to use the room left."""
+    budget = available - SCROLLBAR_ALLOWANCE
+    chosen: set[str] = set()
+    used = 0
+    for spec in sorted(specs, key=lambda s: s.priority):
+        cost = spec.width + CELL_PADDING
+        if spec.priority == 0 or used + cost <= budget:
+            chosen.add(spec.key)
+            used += cost
+    widths = {spec.key: spec.width for spec in specs if spec.key in chosen}
+    for spec in specs:
+        if spec.key in chosen and spec.max_width:
+            grow = min(spec.max_width - spec.width, max(0, budget - used))
+            widths[spec.key] += grow
+            used += grow
+    return [Column(s.key, s.label, widths[s.key], s.align_right) for s in specs if s.key in chosen]
+
+
+class KeyedTable(DataTable):
+    """Rows keyed by id, updated in place by diff; see the module docstring."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Open", id="open")]
+
+    DEFAULT_CSS = """
+    KeyedTable {
+        height: 1fr;
+    }
+    KeyedTable:blur > .datatable--cursor {
+        background: $panel;
+        color: $foreground;
+        text-style: none;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        self._cells_only = False  # before super().__init__, which already calls refresh()
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
+        self._table_columns: tuple[Column, ...] = ()
+        self._shown: dict[str, tuple[Cell, ...]] = {}
+        self._order: list[str] = []
+        self._styles: dict[str, Style] = {}
+        self.cells_updated = 0  # for tests and measurements: cells touched since mounted
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
+
+    # -- what the screens call -------------------------------------------------
+
+    @property
+    def cursor_key(self) -> str | None:
+        if not self._order or not (0 <= self.cursor_row < len(self._order)):
+            return None
+        return self._order[self.cursor_row]
+
+    @property
+    def keys(self) -> list[str]:
+        """Row keys in display order."""
+        return list(self._order)
+
+    def select_key(self, key: str) -> bool:
+        """Put the cursor on the row `key`; False if there is no such row."""
+        try:
+            index = self._order.index(key)
+        except ValueError:
+            return False
+        self.move_cursor(row=index, animate=False)
+        return True
+
+    def set_columns(self, columns: Sequence[Column]) -> None:
+        """Use these columns; rebuilds the table only when they differ from the current ones."""
+        columns = tuple(columns)
+        if columns == self._table_columns:
+            return
+        cursor_key = self.cursor_key
+        scroll_y = self.scroll_y
+        old_columns = {c.key: i for i, c in enumerate(self._table_columns)}
+        old_rows = {key: self._shown[key] for key in self._order}
+        self._table_columns = columns
+        self.clear(columns=True)
+        for column in columns:
+            self.add_column(self._label(column), width=column.width, key=column.key)
+        self._shown, self._order = {}, []
+        blank: Cell = ("", "")
+        for key, cells in old_rows.items():
+            kept = tuple(cells[old_columns[c.key]] if c.key in old_columns else blank for c in columns)
+            self._add(key, kept)
+        if cursor_key is not None:
+            self.select_key(cursor_key)
+        self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+    def show_rows(self, rows: Iterable[Row]) -> None:
+        """Display exactly `rows`, in this order, changing as little as possible.
+
+        A key given twice (a store returning duplicate ids) is shown once, first one wins.
+        """
+        unique: dict[str, Sequence[Cell]] = {}
+        for key, cells in rows:
+            unique.setdefault(key, cells)
+        rows = list(unique.items())
+        wanted = unique.keys()
+        cursor_key = self.cursor_key
+        with self.app.batch_update():
+            for key in [k for k in self._order if k not in wanted]:
+                self.remove_row(key)
+                del self._shown[key]
+                self._order.remove(key)
+            for key, cells in rows:
+                cells = tuple(cells)
+                old = self._shown.get(key)
+                if old is None:
+                    self._add(key, cells)
+                elif old != cells:
+                    self._update(key, old, cells)
+            order = [key for key, _ in rows]
+            if order != self._order:
+                self._reorder(order)
+            if cursor_key is not None and cursor_key in wanted:
+                index = self._order.index(cursor_key)
+                if index != self.cursor_row:
+                    self.move_cursor(row=index, animate=False)
+
+    # -- internals ---------------------------------------------------------------
+
+    def _label(self, column: Column) -> Text:
+        label = column.label.rjust(column.width) if column.align_right else column.label
+        return Text(label, no_wrap=True, end="")
+
+    def _text(self, column: Column, cell: Cell) -> Text:
+        text, style = cell
+        if column.align_right:
+            text = " " * max(0, column.width - cell_len(text)) + text
+        return Text(text, style=self._style(style), no_wrap=True, end="")
+
+    def _add(self, key: str, cells: tuple[Cell, ...]) -> None:
+        self.add_row(*(self._text(col, cell) for col, cell in zip(self._table_columns, cells)), key=key)
+        self._shown[key] = cells
+        self._order.append(key)
+
+    def _update(self, key: str, old: tuple[Cell, ...], new: tuple[Cell, ...]) -> None:
+        row_index = self.get_row_index(key)
+        x = 0
+        for column, before, after in zip(self._table_columns, old, new):
+            width = self.columns[column.key].get_render_width(self)
+            if before != after:
+                self._cells_only = True
+                try:
+                    self.update_cell(key, column.key, self._text(column, after))
+                finally:
+                    self._cells_only = False
+                self._refresh_cell(x, row_index, width)
+                self.cells_updated += 1
+            x += width
+        self._shown[key] = new
+
+    def _refresh_cell(self, x: int, row_index: int, width: int) -> None:
+        # Rows are one line high, so the cell's place follows from its index: no O(rows) lookup.
+        y = row_index + (self.header_height if self.show_header else 0)
+        region = Region(x, y, width, 1)
+        visible = Region(int(self.scroll_x), int(self.scroll_y), self.size.width, self.size.height)
+        if visible.overlaps(region):
+            self.refresh(region.translate(-self.scroll_offset))
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False):
+        # DataTable.update_cell() asks for a full repaint; _update() refreshes the cell's region instead.
+        if self._cells_only and not regions and not layout and not recompose:
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _reorder(self, order: list[str]) -> None:
+        # DataTable.sort() passes each row's cells to `key`; the first cell's Text object is unique
+        # to its row, so its identity tells which row it is.
+        first_column = self._table_columns[0].key if self._table_columns else None
+        if first_column is None:
+            return
+        rank = {id(self.get_cell(key, first_column)): index for index, key in enumerate(order)}
+        self.sort(key=lambda cells: rank[id(cells[0])])
+        self._order = order
+
+    def _style(self, spec: str) -> Style:
+        if not spec:
+            return Style.null()
+        style = self._styles.get(spec)
+        if style is None:
+            style = self._styles[spec] = self._resolve(spec)
+        return style
+
+    def _resolve(self, spec: str) -> Style:
+        variables = self.app.theme_variables
+        background = Color.parse(variables.get("background", "#000000"))
+        style = Style.null()
+        for token in spec.split():
+            if token in _ATTRIBUTES:
+                style += Style(**{token: True})
+                continue
+            value = variables.get(_VARIABLE_ALIASES.get(token, token))
+            if not value:
+                continue
+            try:
+                colour = background + Color.parse(value)
+            except Exception:  # a variable that is not a plain colour (e.g. "auto 60%")
+                continue
+            style += Style(color=colour.rich_color)
+        return style
+
+    def _restyle(self) -> None:
+        """Re-render every cell with the new theme's colours."""
+        self._styles.clear()
+        with self.app.batch_update():
+            for key in self._order:
+                for column, cell in zip(self._table_columns, self._shown[key]):
+                    self.update_cell(key, column.key, self._text(column, cell))

@@ -1,0 +1,131 @@
+"""Sparklines as text, for table cells and the summary header.
+
+Each character is a fixed wall-clock bucket (e.g. 15 s), aligned on the epoch,
+so between two bucket boundaries a refresh changes only the last character;
+the line shifts left once per bucket. Values are fed in as they arrive
+(`BucketedSeries.add`), and a series seen for the first time is seeded from
+the snapshot's short history.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+# MetricSeries.history has no timestamps: when seeding, its values are taken as this far
+# apart (HISTORY_POINTS of them then span the 2 minutes the sparklines show). Only the
+# first two minutes of a sparkline depend on this; later buckets hold real sample times.
+ASSUMED_SAMPLE_SECONDS = 2.0
+CARRY_BUCKETS = 4
+NO_DATA = " "
+
+
+def spark_text(values: list[float | None], low: float = 0.0, high: float = 100.0) -> str:
+    """One block character per value between `low` and `high`; None is a blank."""
+    span = high - low if high > low else 1.0
+    chars = []
+    for value in values:
+        if value is None or math.isnan(value):
+            chars.append(NO_DATA)
+            continue
+        level = (min(high, max(low, value)) - low) / span
+        chars.append(BLOCKS[min(len(BLOCKS) - 1, int(level * len(BLOCKS)))])
+    return "".join(chars)
+
+
+class BucketedSeries:
+    """The mean value per fixed time bucket of one metric, for the last few buckets."""
+
+    __slots__ = ("bucket_seconds", "keep", "_buckets", "_last_at", "_text")
+
+    def __init__(self, bucket_seconds: float, keep: int) -> None:
+        self.bucket_seconds = bucket_seconds
+        self.keep = keep
+        self._buckets: dict[int, tuple[float, int]] = {}
+        self._last_at: float | None = None
+        self._text: tuple[tuple, str] | None = None  # last text() call: most polls bring no new sample
+
+    @property
+    def empty(self) -> bool:
+        return self._last_at is None
+
+    def bucket_of(self, at: datetime) -> int:
+        return math.floor(at.timestamp() / self.bucket_seconds)
+
+    def add(self, at: datetime, value: float | None) -> None:
+        """Count a sample; a sample not newer than the last one is ignored (polls repeat values)."""
+        stamp = at.timestamp()
+        if value is None or math.isnan(value) or (self._last_at is not None and stamp <= self._last_at):
+            return
+        self._last_at = stamp
+        self._text = None
+        bucket = self.bucket_of(at)
+        total, count = self._buckets.get(bucket, (0.0, 0))
+        self._buckets[bucket] = (total + value, count + 1)
+        oldest = bucket - self.keep - CARRY_BUCKETS
+        if len(self._buckets) > self.keep + CARRY_BUCKETS + 1:
+            for old in [b for b in self._buckets if b <= oldest]:
+                del self._buckets[old]
+
+    def seed(self, history: tuple[float, ...], latest_at: datetime, step_seconds: float) -> None:
+        """Fill from a history of values spaced `step_seconds` apart, the last one at `latest_at`."""
+        count = len(history)
+        for index, value in enumerate(history):
+            self.add(latest_at - timedelta(seconds=(count - 1 - index) * step_seconds), value)
+
+    def values(self, now: datetime, width: int) -> list[float | None]:
+        """Mean per bucket, oldest first. A bucket without a sample repeats the value before it
+        (a gauge keeps its value between samples) for up to CARRY_BUCKETS; after that it is blank."""
+        last = self.bucket_of(now)
+        result: list[float | None] = []
+        previous: float | None = None
+        since_sample = CARRY_BUCKETS + 1
+        for bucket in range(last - width + 1 - CARRY_BUCKETS, last + 1):
+            total_count = self._buckets.get(bucket)
+            if total_count:
+                previous, since_sample = total_count[0] / total_count[1], 0
+            else:
+                since_sample += 1
+            if bucket > last - width:
+                result.append(previous if since_sample <= CARRY_BUCKETS else None)
+        return result
+
+    def text(self, now: datetime, width: int, low: float = 0.0, high: float = 100.0) -> str:
+        key = (self.bucket_of(now), width, low, high)
+        if self._text is None or self._text[0] != key:
+            self._text = (key, spark_text(self.values(now, width), low, high))
+        return self._text[1]
+
+
+class SparkHistory:
+    """Bucketed series by key (e.g. (node_id, metric)), fed from successive snapshots."""
+
+    def __init__(self, bucket_seconds: float, keep: int, step_seconds: float = ASSUMED_SAMPLE_SECONDS) -> None:
+        self.bucket_seconds = bucket_seconds
+        self.keep = keep
+        self.step_seconds = step_seconds
+        self._series: dict[object, BucketedSeries] = {}
+
+    def feed(
+        self, key: object, latest: float | None, latest_at: datetime | None, history: tuple[float, ...] = ()
+    ) -> BucketedSeries:
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = BucketedSeries(self.bucket_seconds, self.keep)
+            if history and latest_at is not None:
+                series.seed(history, latest_at, self.step_seconds)
+        if latest_at is not None:
+            series.add(latest_at, latest)
+        return series
+
+    def get(self, key: object) -> BucketedSeries | None:
+        return self._series.get(key)
+
+    def forget_except(self, keys: set) -> None:
+        """Drop the series of keys no longer present (removed nodes)."""
+        for key in [k for k in self._series if k not in keys]:
+            del self._series[key]
+
+    def __len__(self) -> int:
+        return len(self._series)

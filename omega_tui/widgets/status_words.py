@@ -1,0 +1,103 @@
+"""The symbol, word and style that stand for each state, on every screen.
+
+States are always told by a symbol and a word, never by colour alone (colour
+blindness, NO_COLOR, monochrome terminals); the style adds colour on top
+through theme variable names. Unknown values from the stores are shown as
+found, after a `?`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from omega_tui.data.models import Node, Reachability
+from omega_tui.widgets.formatting import seconds_between
+from omega_tui.widgets.safe_text import clean
+
+Cell = tuple[str, str]  # (text, style): see keyed_table
+
+NODE_STATUS: dict[str, Cell] = {
+    "active": ("● active", ""),
+    "inactive": ("○ inactive", "muted"),
+    "draining": ("▼ draining", "warning bold"),
+    "failed": ("✗ FAILED", "error bold"),
+    "maintenance": ("◆ maint", "primary"),
+}
+NOT_IN_POSTGRES: Cell = ("? not in db", "warning")
+
+SESSION_STATUS: dict[str, Cell] = {
+    "pending": ("… pending", "warning"),
+    "scheduled": ("◷ scheduled", "primary"),
+    "running": ("▶ running", "success"),
+    "paused": ("‖ paused", "muted"),
+    "completed": ("✓ completed", "muted"),
+    "failed": ("✗ failed", "error"),
+    "cancelled": ("⊘ cancelled", "muted"),
+}
+
+SEVERITY: dict[str, Cell] = {
+    "critical": ("✖ CRIT", "error bold reverse"),
+    "error": ("✖ error", "error bold"),
+    "warning": ("▲ warn", "warning"),
+    "info": ("· info", "primary"),
+    "debug": ("· debug", "muted"),
+}
+SEVERITY_RANK = {"critical": 0, "error": 1, "warning": 2, "info": 3, "debug": 4}
+
+
+def unknown(value: object) -> Cell:
+    return ("? " + clean(value), "warning")
+
+
+def node_status(node: Node) -> Cell:
+    if not node.in_postgres:
+        return NOT_IN_POSTGRES
+    return NODE_STATUS.get(node.status) or unknown(node.status)
+
+
+def short_age(seconds: float | None) -> str:
+    """At most three characters after the first digit: 40s, 12m, 5h, 3d."""
+    if seconds is None:
+        return ""
+    total = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if total >= size:
+            return f"{total // size}{unit}"
+    return f"{total // 10 * 10}s"
+
+
+def reachability(node: Node, now: datetime) -> Cell:
+    """What Redis says: live (with a coarse heartbeat age), stale, down, malformed, or unknown."""
+    state = node.reachability
+    if state is Reachability.LIVE:
+        age = node.heartbeat_age or 0.0
+        return (f"✓ <{min(30, (int(age) // 10 + 1) * 10)}s", "")
+    if state is Reachability.STALE:
+        return (f"! stale {short_age(node.heartbeat_age)}", "warning bold")
+    if state is Reachability.MISSING:
+        silent = seconds_between(node.last_heartbeat, now)
+        return (f"✗ down {short_age(silent)}".rstrip(), "error bold")
+    if state is Reachability.MALFORMED:
+        return ("? bad beat", "warning bold")
+    return ("? no redis", "muted")
+
+
+def severity(value: str) -> Cell:
+    return SEVERITY.get(value) or unknown(value)
+
+
+def session_status(value: str) -> Cell:
+    return SESSION_STATUS.get(value) or unknown(value)
+
+
+def node_problem_rank(node: Node) -> int:
+    """Sort order that puts the nodes needing attention first."""
+    if node.status == "failed":
+        return 0
+    if node.reachability is Reachability.MISSING:
+        return 1
+    if node.reachability in (Reachability.STALE, Reachability.MALFORMED):
+        return 2
+    if not node.in_postgres or not node.known_status:
+        return 3
+    return {"draining": 4, "maintenance": 5, "inactive": 6}.get(node.status, 7)

@@ -1,0 +1,161 @@
+"""The overview's header: the cluster at a glance, in three lines.
+
+Nodes by state (and unreachable), cluster CPU / memory / GPU with sparklines,
+sessions by status, alerts by severity. Laid out for the widget's width: on a
+narrow terminal the words shrink and the sparklines get shorter.
+"""
+
+from __future__ import annotations
+
+from itertools import zip_longest
+
+from textual.content import Content
+from textual.geometry import Region
+from textual.widget import Widget
+
+from omega_tui.data.models import ClusterSnapshot
+from omega_tui.widgets.formatting import percent
+from omega_tui.widgets.sparkline_cells import SparkHistory
+
+CLUSTER_BUCKET_SECONDS = 5.0
+# status, symbol, word, short word, style
+_NODE_STATES = (
+    ("active", "●", "active", "", ""),
+    ("draining", "▼", "draining", "drain", "$warning bold"),
+    ("failed", "✗", "failed", "failed", "$error bold"),
+    ("maintenance", "◆", "maint", "maint", "$primary"),
+    ("inactive", "○", "inactive", "off", "$foreground-muted"),
+)
+_SESSION_STATES = (
+    ("running", "▶", "running", "run", "$success"),
+    ("pending", "…", "pending", "pend", "$warning"),
+    ("scheduled", "◷", "scheduled", "sched", "$primary"),
+    ("paused", "‖", "paused", "paused", "$foreground-muted"),
+)
+_SEVERITIES = (
+    ("critical", "✖", "critical", "crit", "$error bold reverse"),
+    ("error", "✖", "error", "err", "$error bold"),
+    ("warning", "▲", "warning", "warn", "$warning"),
+)
+
+
+def _fit(width: int, variants) -> Content:
+    """The first rendering of a line that fits `width` (the last one if none does)."""
+    line = Content("")
+    for variant in variants:
+        line = variant()
+        if line.cell_length <= width:
+            break
+    return line
+
+
+class SummaryHeader(Widget):
+    DEFAULT_CSS = """
+    SummaryHeader {
+        height: 3;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._snapshot: ClusterSnapshot | None = None
+        self._shown: list[Content] = []
+        self.sparks = SparkHistory(CLUSTER_BUCKET_SECONDS, keep=64)
+
+    def show_snapshot(self, snapshot: ClusterSnapshot) -> None:
+        if snapshot is self._snapshot:
+            return
+        totals = snapshot.totals
+        for name, latest, history in (
+            ("cpu", totals.cpu_percent, totals.cpu_history),
+            ("memory", totals.memory_percent, totals.memory_history),
+            ("gpu", totals.gpu_percent, totals.gpu_history),
+        ):
+            self.sparks.feed(name, latest, snapshot.taken_at, history)
+        self._snapshot = snapshot
+        lines = self._lines()
+        # Repaint only the lines that changed: most polls change the usage line alone.
+        for y, (before, after) in enumerate(zip_longest(self._shown, lines)):
+            if before is None or after is None or before.markup != after.markup:
+                self.refresh(Region(0, y, self.size.width, 1))
+        self._shown = lines
+
+    def on_resize(self) -> None:
+        self._shown = self._lines()
+
+    def render(self) -> Content:
+        if self._snapshot is None:
+            return Content("waiting for the first poll…")
+        return Content("\n").join(self._lines())
+
+    def _lines(self) -> list[Content]:
+        snapshot = self._snapshot
+        if snapshot is None:
+            return []
+        width = self.content_size.width or self.size.width
+        return [
+            _fit(width, [lambda: self._nodes_line(snapshot, 2, True), lambda: self._nodes_line(snapshot, 1, False)]),
+            self._usage_line(snapshot, width),
+            _fit(width, [lambda: self._work_line(snapshot, 2, True), lambda: self._work_line(snapshot, 1, False)]),
+        ]
+
+    def _nodes_line(self, snapshot: ClusterSnapshot, gap: int, long_words: bool) -> Content:
+        counts = dict(snapshot.totals.nodes_by_status)
+        parts: list[Content] = [Content.styled(f"Nodes {len(snapshot.nodes)}", "bold")]
+        known = 0
+        for status, symbol, word, short, style in _NODE_STATES:
+            count = counts.get(status, 0)
+            known += count
+            label = word if long_words else short
+            if count or status == "active":
+                parts.append(Content.styled(f"{symbol} {count} {label}".rstrip(), style))
+        other = sum(counts.values()) - known
+        if other:
+            parts.append(Content.styled(f"? {other} other" if long_words else f"? {other}", "$warning"))
+        unreachable = snapshot.totals.nodes_unreachable
+        if not snapshot.redis.ok:  # without heartbeats nobody knows which nodes are reachable
+            parts.append(Content.styled("? reachability unknown" if long_words else "? reach", "$warning bold"))
+        else:
+            parts.append(Content.styled(f"✗ {unreachable} unreachable", "$error bold" if unreachable else ""))
+        return Content(" " * gap).join(parts)
+
+    def _usage_line(self, snapshot: ClusterSnapshot, width: int) -> Content:
+        totals = snapshot.totals
+        spark_width = max(4, min(24, (width - 3 * 11) // 3))
+        parts = []
+        for label, name, value in (("CPU", "cpu", totals.cpu_percent), ("MEM", "memory", totals.memory_percent),
+                                   ("GPU", "gpu", totals.gpu_percent)):
+            series = self.sparks.get(name)
+            spark = series.text(snapshot.taken_at, spark_width) if series else " " * spark_width
+            style = "$error bold" if (value or 0) >= 95 else "$warning" if (value or 0) >= 85 else "$primary"
+            parts.append(Content.assemble((f"{label} ", "bold"), f"{percent(value):>4} ", (spark, style)))
+        return Content("  ").join(parts)
+
+    def _work_line(self, snapshot: ClusterSnapshot, gap: int, long_words: bool) -> Content:
+        sessions = dict(snapshot.totals.sessions_by_status)
+        parts: list[Content] = [Content.styled("Sessions" if long_words else "Sess", "bold")]
+        for status, symbol, word, short, style in _SESSION_STATES:
+            count = sessions.get(status, 0)
+            if count or status in ("running", "pending"):
+                parts.append(Content.styled(f"{symbol} {count} {word if long_words else short}", style if count else ""))
+        alerts = [a for a in snapshot.alerts if not a.acknowledged]
+        by_severity: dict[str, int] = {}
+        for alert in alerts:
+            by_severity[alert.severity] = by_severity.get(alert.severity, 0) + 1
+        parts.append(Content.styled("│ Alerts", "bold"))
+        shown = 0
+        for severity, symbol, word, short, style in _SEVERITIES:
+            count = by_severity.get(severity, 0)
+            shown += count
+            if count:
+                parts.append(Content.styled(f"{symbol} {count} {word if long_words else short}", style))
+        rest = len(alerts) - shown
+        if rest:
+            parts.append(Content(f"+{rest} other" if long_words else f"+{rest}"))
+        acknowledged = len(snapshot.alerts) - len(alerts)
+        if acknowledged and long_words:
+            parts.append(Content.styled(f"({acknowledged} acked)", "$foreground-muted"))
+        if not alerts:
+            parts.append(Content.styled("none active", "$success"))
+        return Content(" " * gap).join(parts)

@@ -1,0 +1,135 @@
+"""Pieces of the console that need no running app: sparklines, layout, themes, fixed data, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from omega_tui.cli import main
+from omega_tui.data.models import AlertKind
+from omega_tui.fixed_source import FIXED_TAKEN_AT, FixedSource
+from omega_tui.theme_files import ThemeError, bundled_theme_dir, load_theme_file, load_themes
+from omega_tui.widgets.formatting import coarse_duration, duration, metric_value
+from omega_tui.widgets.keyed_table import ColumnSpec, fit_columns
+from omega_tui.widgets.node_table import layout_columns, natural_key, sort_nodes
+from omega_tui.widgets.sparkline_cells import BucketedSeries, spark_text
+
+T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def test_spark_text_maps_values_to_blocks():
+    assert spark_text([0, 50, 100, None]) == "▁▅█ "
+
+
+def test_sparkline_changes_only_its_last_character_within_a_bucket():
+    series = BucketedSeries(bucket_seconds=15, keep=10)
+    for i in range(40):
+        series.add(T0 + timedelta(seconds=2 * i), 10 + i)
+    now = T0 + timedelta(seconds=80)
+    first = series.text(now, 8)
+    series.add(now, 95)
+    second = series.text(now, 8)
+    assert first[:-1] == second[:-1] and first[-1] != second[-1]
+    later = series.text(now + timedelta(seconds=15), 8)
+    assert later[:-1] == second[1:]  # one bucket later the line shifted by one
+    series.add(now - timedelta(seconds=5), 0)  # an older (repeated) sample is ignored
+    assert series.text(now, 8) == second
+
+
+def test_node_table_columns_fit_80_and_200_columns():
+    for width in (80, 120, 200):
+        keys, widths = layout_columns(width)
+        assert sum(widths[k] + 2 for k in keys) <= width - 2
+        assert {"host", "status", "cpu"} <= set(keys)
+    keys, widths = layout_columns(200)
+    assert len(keys) == 10 and widths["cpu"] > 5  # everything, with sparklines
+
+
+def test_fit_columns_drops_by_priority_and_grows():
+    specs = [ColumnSpec("a", "A", 10, 0, max_width=20), ColumnSpec("b", "B", 10, 2), ColumnSpec("c", "C", 10, 1)]
+    assert [c.key for c in fit_columns(specs, 30)] == ["a", "c"]
+    assert [c.width for c in fit_columns(specs, 60)] == [20, 10, 10]
+
+
+def test_hostnames_sort_naturally():
+    assert sorted(["n-10", "n-2", "N-1"], key=natural_key) == ["N-1", "n-2", "n-10"]
+    nodes = FixedSource().snapshot.nodes
+    ordered = sort_nodes(nodes, "cpu", False, FIXED_TAKEN_AT)
+    values = [n.metric("cpu_percent").latest for n in ordered if n.metric("cpu_percent")
+              and n.metric("cpu_percent").latest is not None]
+    assert values == sorted(values, reverse=True)
+    assert ordered[-1].metric("cpu_percent") is None or ordered[-1].metric("cpu_percent").latest is None
+
+
+def test_durations():
+    assert [duration(s) for s in (5, 65, 3700, 90000)] == ["5s", "1m05s", "1h01m", "1d01h"]
+    assert [coarse_duration(s) for s in (5, 47, 65, 3700)] == ["0s", "40s", "1m", "1h01m"]
+    assert metric_value("net_rx_bytes", "bytes/s", 24_000_000) == "24.0 MB/s"
+    assert metric_value("fan_rpm", "rpm", 3200) == "3200 rpm"
+
+
+def test_bundled_themes_load_and_user_themes_are_added(tmp_path):
+    themes = load_themes([bundled_theme_dir()])
+    assert {"omega-dark", "omega-light", "omega-high-contrast"} <= set(themes)
+    (tmp_path / "mine.toml").write_text('name = "mine"\nprimary = "#112233"\nerror = "#ff0000"\n')
+    (tmp_path / "broken.toml").write_text('name = "broken"\nprimary = "not a colour"\n')
+    warnings: list[str] = []
+    themes = load_themes([bundled_theme_dir(), tmp_path], warn=warnings.append)
+    assert themes["mine"].primary == "#112233"
+    assert "broken" not in themes and "not a colour" in warnings[0]
+    with pytest.raises(ThemeError, match="unknown field"):
+        (tmp_path / "odd.toml").write_text('name = "odd"\nprimary = "#000"\ncolour = 1\n')
+        load_theme_file(tmp_path / "odd.toml")
+
+
+def test_fixed_source_is_deterministic_and_moves_on_advance():
+    one, two = FixedSource(), FixedSource()
+    assert one.poll() == two.poll()
+    before = one.snapshot
+    after = one.advance()
+    assert after.taken_at - before.taken_at == timedelta(seconds=2)
+    changed = [a for a, b in zip(before.nodes, after.nodes) if a.metrics != b.metrics]
+    assert 0 < len(changed) <= len(before.nodes) // 5
+    statuses = {s.status for s in before.sessions}
+    assert statuses == {"pending", "scheduled", "running", "paused"}
+    assert {a.kind for a in before.alerts} == set(AlertKind)
+    assert {a.severity for a in before.alerts} >= {"critical", "error", "warning", "info"}
+    assert any(a.acknowledged for a in before.alerts) and before.resolved_alerts
+    assert any(not n.in_postgres for n in before.nodes)
+    assert two.node_detail("x", timedelta(hours=1)) == FixedSource().node_detail("x", timedelta(hours=1))
+
+
+def test_console_helpers_do_not_import_textual():
+    code = (
+        "import sys, omega_tui.fixed_source, omega_tui.poll_schedule\n"
+        "assert not [m for m in sys.modules if m == 'textual' or m.startswith('textual.')]\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_cli_snapshot_renders_a_screen_headless(tmp_path, capsys):
+    out = tmp_path / "alerts.svg"
+    assert main(["snapshot", "--fixed-data", "--screen", "alerts", "--size", "100x30", "--out", str(out)]) == 0
+    svg = out.read_text()
+    assert svg.startswith("<svg") and "Alerts" in svg
+    assert main(["snapshot", "--fixed-data", "--screen", "node:nope", "--out", str(out)]) == 2
+    assert "no node named 'nope'" in capsys.readouterr().err
+    assert main(["snapshot", "--fixed-data", "--screen", "bogus", "--out", str(out)]) == 2
+    assert main(["console", "--fixed-data", "--theme", "no-such-theme"]) == 2
+    assert "unknown theme 'no-such-theme'" in capsys.readouterr().err
+
+
+def test_cli_console_is_the_default_command(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("OMEGA_TUI_CONFIG", str(tmp_path / "none.toml"))
+    for name in ("OMEGA_DSN", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER",
+                 "POSTGRES_PASSWORD", "OMEGA_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    assert main([]) == 2  # the console, refusing to start without a database
+    assert "no DSN given" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # options without a command go to the console too
+        main(["--refresh", "0"])
+    assert exit_.value.code == 2
+    assert "omega-tui console: error: argument --refresh" in capsys.readouterr().err
