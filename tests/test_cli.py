@@ -70,8 +70,8 @@ def test_migrate_status_and_check_report_both_stores(empty_dsn, redis_url):
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    client.setex(f"node:heartbeat:{node_id}", 30, '{"timestamp": 0, "status": "active", "load": 0.1}')
-    client.setex("node:heartbeat:not-in-postgres", 30, "{}")
+    client.set(f"node:heartbeat:{node_id}", '{"timestamp": 0, "status": "active", "load": 0.1}', ex=30)
+    client.set("node:heartbeat:not-in-postgres", "{}", ex=30)
 
     check = run_cli("check", "--dsn", empty_dsn, "--redis", redis_url)
     assert check.returncode == 0, check.stderr
