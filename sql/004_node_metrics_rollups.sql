@@ -30,7 +30,8 @@ CREATE FUNCTION omega_console.refresh_node_metrics_rollups(p_overlap INTERVAL DE
     LANGUAGE plpgsql
     AS $$
 DECLARE
-    v_from TIMESTAMPTZ;
+    v_from TIMESTAMPTZ;        -- first 1-minute bucket to recompute from raw rows
+    v_from_hour TIMESTAMPTZ;   -- first 1-hour bucket to recompute from the 1-minute rollup
     v_now TIMESTAMPTZ := clock_timestamp();
     v_rows INTEGER;
 BEGIN
@@ -43,9 +44,13 @@ BEGIN
       FROM omega_console.rollup_watermarks WHERE rollup = 'node_metrics';
     IF v_from IS NULL THEN
         v_from := '-infinity';
+        v_from_hour := '-infinity';
+    ELSE
+        -- Raw rows are read only from the minute of the watermark; the hour
+        -- containing it is rebuilt from the (small) 1-minute table.
+        v_from := omega_console.time_bucket(INTERVAL '1 minute', v_from);
+        v_from_hour := omega_console.time_bucket(INTERVAL '1 hour', v_from);
     END IF;
-    v_from := CASE WHEN v_from = '-infinity' THEN v_from
-                   ELSE omega_console.time_bucket(INTERVAL '1 hour', v_from) END;
 
     INSERT INTO omega_console.node_metrics_1m AS r
     SELECT omega_console.time_bucket(INTERVAL '1 minute', time), node_id, metric_type,
@@ -62,7 +67,7 @@ BEGIN
     SELECT omega_console.time_bucket(INTERVAL '1 hour', bucket), node_id, metric_type,
            sum(avg_value * samples) / nullif(sum(samples), 0), min(min_value), max(max_value), sum(samples)
       FROM omega_console.node_metrics_1m
-     WHERE bucket >= v_from
+     WHERE bucket >= v_from_hour
      GROUP BY 1, 2, 3
     ON CONFLICT (node_id, metric_type, bucket) DO UPDATE
        SET avg_value = EXCLUDED.avg_value, min_value = EXCLUDED.min_value,

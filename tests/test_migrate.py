@@ -168,3 +168,34 @@ def test_plain_migrate_never_enables_timescaledb_later(empty_dsn):
     with psycopg.connect(empty_dsn) as conn:
         assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0] == 0
         assert {v for (v,) in conn.execute("SELECT variant FROM omega_console.schema_migrations")} == {"postgres"}
+
+
+def test_rollup_refresh_keeps_the_hour_whole_after_raw_rows_are_gone(dsn):
+    """After the first refresh, a later one rebuilds the current hour from the 1-minute table."""
+    with psycopg.connect(dsn) as conn:
+        node = conn.execute(
+            "INSERT INTO nodes (hostname, ip_address, node_type, total_cpu_cores, total_memory_gb, total_storage_gb)"
+            " VALUES ('n1', '10.0.0.1', 'compute', 8, 32, 100) RETURNING node_id"
+        ).fetchone()[0]
+        hour = conn.execute("SELECT date_trunc('hour', now())").fetchone()[0]
+        # Ten minutes of samples at the start of this hour, refreshed...
+        conn.execute(
+            "INSERT INTO node_metrics (time, node_id, metric_type, value)"
+            " SELECT %s + make_interval(secs => s * 60), %s, 'cpu_percent', 10 FROM generate_series(0, 9) s",
+            (hour, node),
+        )
+        conn.execute("SELECT omega_console.refresh_node_metrics_rollups()")
+        # ...then the old raw rows disappear (retention, say) and a new one arrives.
+        conn.execute("DELETE FROM node_metrics")
+        conn.execute(
+            "INSERT INTO node_metrics (time, node_id, metric_type, value) VALUES (now(), %s, 'cpu_percent', 40)",
+            (node,),
+        )
+        conn.execute("SELECT omega_console.refresh_node_metrics_rollups()")
+        minutes = conn.execute("SELECT count(*) FROM omega_console.node_metrics_1m").fetchone()[0]
+        hourly = conn.execute(
+            "SELECT avg_value, samples FROM omega_console.node_metrics_1h WHERE bucket = %s", (hour,)
+        ).fetchone()
+    # The early minutes survive from the first refresh, and the hour counts all eleven samples.
+    assert minutes >= 10
+    assert hourly[1] == 11 and abs(hourly[0] - (10 * 10 + 40) / 11) < 1e-9
