@@ -23,6 +23,7 @@ from omega_tui.masking import mask_dsn
 def start_servers(root: Path) -> tuple[EmbeddedPostgres, EmbeddedRedis]:
     """Start (or adopt) the demo servers in `root` and migrate the database."""
     import psycopg
+    import psycopg.sql
 
     from omega_tui.data.migrate import migrate
 
@@ -30,7 +31,7 @@ def start_servers(root: Path) -> tuple[EmbeddedPostgres, EmbeddedRedis]:
     rd = EmbeddedRedis(root).start()
     with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (pg.database,)).fetchone():
-            conn.execute(f"CREATE DATABASE {pg.database}")  # fixed name, not a value
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(pg.database)))
     migrate(pg.dsn, log=lambda msg: None)
     return pg, rd
 
