@@ -149,6 +149,7 @@ def _stream_metrics(sim, conn, start: datetime, steps: int, node_start: dict[str
                     step.events += [incidents.session_failed(s, node, t) for s in lost]
                 changes = workload.step(t, sim.interval)
                 step.events += [incidents.session_failed(s, by_id.get(s.node_id or ""), t) for s in changes.failed]
+                step.events += [incidents.session_cancelled(s, by_id.get(s.node_id or ""), t) for s in changes.cancelled]
                 samples = []
                 for node in sim.nodes:
                     if node.alive and node_start[node.node_id] <= t:
@@ -185,7 +186,7 @@ def _write_history(sim, conn, now: datetime, events: list[SimEvent], last_seen: 
         store.update_sessions(cur, adopted)
         report.allocations = store.copy_allocations(cur, [s for s in every if s.allocated_at is not None])
         for session in adopted:
-            if session.status in ("completed", "failed") and session.allocated_at is None:
+            if session.status in ("completed", "failed", "cancelled") and session.allocated_at is None:
                 store.release_allocations(cur, [session.session_id], session.end_time or now,
                                           session.allocation_status or "released")
         store.reconcile_allocated_capacity(cur, sim.node_ids, now)

@@ -211,7 +211,7 @@ def mark_status(cur, sessions: list[SimSession], new_status: str, expected: str,
 
 
 def mark_ended(cur, sessions: list[SimSession], now: datetime) -> set[str]:
-    """-> completed / failed (each session's own status), from any placed live status."""
+    """-> completed / failed / cancelled (each session's own status), from any placed live status."""
     if not sessions:
         return set()
     rows = cur.execute(

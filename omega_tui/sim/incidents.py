@@ -162,6 +162,14 @@ class Incidents:
             open_event.resolved_at = now
             result.resolved.append(open_event)
 
+    def session_cancelled(self, session: SimSession, node: SimNode | None, now: datetime) -> SimEvent:
+        """A user cancelled their own session: routine, recorded at debug level."""
+        return self._event(
+            now, "session_cancelled", "debug", f"session {session.name} cancelled by its user",
+            node_id=node.node_id if node else None, session_id=session.session_id, user_id=session.user_id,
+            details={"session_type": session.session_type, "by": "user"},
+        )
+
     def session_failed(self, session: SimSession, node: SimNode | None, now: datetime) -> SimEvent:
         where = node.hostname if node else "an unknown node"
         reason = session.failure_reason or "failed"

@@ -92,6 +92,7 @@ class SimSession:
     pause_after_s: float | None = None
     pause_for_s: float = 0.0
     failure_reason: str | None = None
+    cancel_by_user: bool = False          # the early end at fail_after_s is the user's cancel, not a failure
     # Progress through the plan.
     scheduled_at: datetime | None = None
     paused_at: datetime | None = None
@@ -116,6 +117,9 @@ class SimSession:
         return end + self.paused_total_s + (self.pause_for_s if not self.has_paused and self.pause_after_s else 0)
 
 
+USER_CANCEL_PROBABILITY = 0.04  # users give up on some of their own sessions
+
+
 def draw_request(rng: random.Random, profile: SessionProfile) -> tuple[float, float, int]:
     """(cpu cores, memory GB, gpus) a session of this profile asks for."""
     gpus = rng.choice(profile.gpus)
@@ -135,6 +139,9 @@ def draw_plan(rng: random.Random, session: SimSession, profile: SessionProfile) 
     if rng.random() < profile.fail_probability:
         session.fail_after_s = session.runtime_s * rng.uniform(0.05, 0.95)
         session.failure_reason = rng.choice(FAILURE_REASONS)
+    elif rng.random() < USER_CANCEL_PROBABILITY:
+        session.fail_after_s = session.runtime_s * rng.uniform(0.05, 0.6)
+        session.cancel_by_user = True
     if rng.random() < profile.pause_probability:
         session.pause_after_s = session.runtime_s * rng.uniform(0.1, 0.7)
         session.pause_for_s = rng.uniform(60, 900)

@@ -353,8 +353,13 @@ class Simulator:
 
             events = list(incident_step.events)
             for session in ended:
-                if session.status == "failed" and session.session_id in ended_ok:
-                    events.append(self.incidents.session_failed(session, by_id.get(session.node_id or ""), now))
+                if session.session_id not in ended_ok:
+                    continue
+                node = by_id.get(session.node_id or "")
+                if session.status == "failed":
+                    events.append(self.incidents.session_failed(session, node, now))
+                elif session.status == "cancelled":
+                    events.append(self.incidents.session_cancelled(session, node, now))
             store.copy_events(cur, events)
             store.resolve_events(cur, incident_step.resolved)
         conn.commit()

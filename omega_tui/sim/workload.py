@@ -41,10 +41,11 @@ class StepChanges:
     resumed: list[SimSession] = field(default_factory=list)
     completed: list[SimSession] = field(default_factory=list)
     failed: list[SimSession] = field(default_factory=list)
+    cancelled: list[SimSession] = field(default_factory=list)   # by their own users
 
     @property
     def ended(self) -> list[SimSession]:
-        return self.completed + self.failed
+        return self.completed + self.failed + self.cancelled
 
 
 @dataclass(slots=True, frozen=True)
@@ -200,8 +201,12 @@ class Workload:
         elif session.status == "running":
             ran = (now - (session.start_time or now)).total_seconds() - session.paused_total_s
             if session.fail_after_s is not None and ran >= session.fail_after_s:
-                self._end(session, "failed", now)
-                changes.failed.append(session)
+                if session.cancel_by_user:
+                    self._end(session, "cancelled", now)
+                    changes.cancelled.append(session)
+                else:
+                    self._end(session, "failed", now)
+                    changes.failed.append(session)
                 return
             if session.pause_after_s is not None and not session.has_paused and ran >= session.pause_after_s:
                 session.status = "paused"
