@@ -16,7 +16,6 @@ metrics keys). Store and forward:
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from omega_tui.agent.sample_buffer import SampleBuffer
 from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
 from omega_tui.data.models import METRIC_UNITS
 from omega_tui.sim import redis_keys as keys
+from omega_tui.tick_loop import run_ticks
 
 SOURCE_COMPONENT = "omega-agent"
 REPLAY_BATCH = 500
@@ -292,25 +292,8 @@ class NodeAgent:
     def run(self, duration: timedelta | None = None, stop: threading.Event | None = None, on_tick=None) -> int:
         """Tick every interval until `duration` has passed or `stop` (or `self.stop()`) is set."""
         stop = stop or self._stop
-        deadline = time.monotonic() + duration.total_seconds() if duration is not None else None
-        next_at = time.monotonic()
-        ticks = 0
-        while not (stop.is_set() or self._stop.is_set()):
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            report = self.tick()
-            ticks += 1
-            if on_tick is not None:
-                on_tick(report)
-            next_at = max(next_at + self.interval, time.monotonic())
-            while not (stop.is_set() or self._stop.is_set()):
-                remaining = next_at - time.monotonic()
-                if deadline is not None:
-                    remaining = min(remaining, deadline - time.monotonic())
-                if remaining <= 0:
-                    break
-                self._stop.wait(min(remaining, 0.25))
-        return ticks
+        return run_ticks(self.tick, self.interval, stopped=lambda: stop.is_set() or self._stop.is_set(),
+                         wait=self._stop.wait, duration=duration, on_tick=on_tick)
 
     def close(self) -> None:
         self._stop.set()

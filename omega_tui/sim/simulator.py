@@ -37,6 +37,7 @@ from omega_tui.sim.rollups import RollupRefresher
 from omega_tui.sim.scheduler import queue_order
 from omega_tui.sim.sessions import SimSession
 from omega_tui.sim.workload import DEFAULT_DEMAND, StepChanges, Workload
+from omega_tui.tick_loop import run_ticks
 
 LOCK_TIMEOUT_MS = 2000
 
@@ -470,27 +471,16 @@ class Simulator:
         stop = stop or self._stop
         self.background_rollups = True
         listener = ControlListener(self._listener_client, wake=self._wake).start()
-        deadline = time.monotonic() + duration.total_seconds() if duration is not None else None
-        next_at = time.monotonic()
-        ticks = 0
+
+        def wait(seconds: float) -> None:
+            # Woken early by an omega:control message: obey it now, not at the next tick.
+            if self._wake.wait(seconds):
+                self._wake.clear()
+                self.handle_control(listener.drain())
+
         try:
-            while not (stop.is_set() or self._stop.is_set()):
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                report = self.tick()
-                ticks += 1
-                if on_tick is not None:
-                    on_tick(report)
-                next_at = max(next_at + self.interval, time.monotonic())
-                while not (stop.is_set() or self._stop.is_set()):
-                    remaining = next_at - time.monotonic()
-                    if deadline is not None:
-                        remaining = min(remaining, deadline - time.monotonic())
-                    if remaining <= 0:
-                        break
-                    if self._wake.wait(min(remaining, 0.25)):
-                        self._wake.clear()
-                        self.handle_control(listener.drain())
+            ticks = run_ticks(self.tick, self.interval, stopped=lambda: stop.is_set() or self._stop.is_set(),
+                              wait=wait, duration=duration, on_tick=on_tick)
         finally:
             listener.stop()
             self.background_rollups = False
