@@ -199,7 +199,8 @@ def register_nodes(conn, specs: list[NodeSpec]) -> tuple[list[SimNode], int]:
         " WHERE hostname = ANY(%s) AND status IN ('failed', 'inactive')",
         (hostnames,),
     )
-    nodes = [n for n in (_nodes_by_hostname(conn, hostnames).get(h) for h in hostnames) if n is not None]
+    found = _nodes_by_hostname(conn, hostnames)
+    nodes = [found[h] for h in hostnames if h in found]
     _ensure_resources(conn, nodes)
     return nodes, len(new)
 
