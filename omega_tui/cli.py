@@ -78,7 +78,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_action_parsers(sub, _add_store_options)
     _add_console_parsers(sub)
+    _add_bench_parser(sub)
     return parser
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.strip().replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"expected node counts like 100,1000,5000, not {text!r}")
+    return sizes
+
+
+def _add_bench_parser(sub) -> None:
+    bench = sub.add_parser(
+        "bench", help="measure the poller, the screens and the terminal output at several cluster sizes",
+        description="Embedded servers by default (a simulated cluster per size); with --dsn/--redis, measure"
+                    " a real cluster read-only, writing nothing.")
+    _add_store_options(bench)
+    bench.add_argument("--nodes", type=_sizes, default="100,1000,5000", metavar="N,N,...",
+                       help="cluster sizes to simulate (default 100,1000,5000)")
+    bench.add_argument("--history", type=_duration, default="1h", help="history to backfill first (default 1h)")
+    bench.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    bench.add_argument("--polls", type=_positive_int, default=30, help="polls of our poller per size (default 30)")
+    bench.add_argument("--naive-polls", type=_positive_int, default=5,
+                       help="polls of the naive baseline per size (default 5)")
+    bench.add_argument("--no-naive", action="store_true",
+                       help="skip the naive baseline (it runs KEYS, which blocks a production Redis)")
+    bench.add_argument("--seed", type=int, default=1, help="simulated cluster (default 1)")
+    bench.set_defaults(handler=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from omega_tui.bench.command import bench_command
+
+    return bench_command(args)
 
 
 def _duration(text: str):

@@ -97,6 +97,8 @@ class Simulator:
         self.rollups = RollupRefresher(self._maintenance_connection, log=self.log)
         self.background_rollups = False
         self.last_tick: datetime | None = None
+        self.metric_groups = 1   # see spread_metrics()
+        self._next_group = 0
         self._conn: psycopg.Connection | None = None
         self._redis: redis.Redis | None = None
         self._stop = threading.Event()
@@ -186,6 +188,20 @@ class Simulator:
         self.incidents = Incidents(self.rng_incidents, self.nodes, self.metrics, enabled=self.incidents_enabled)
         return RegisterReport(len(self.nodes), new, len(self.users))
 
+    def spread_metrics(self, groups: int) -> None:
+        """From now on tick `groups` times per interval, each tick sampling the next 1/groups of the nodes.
+
+        Every node still reports once per interval, but not all in the same instant,
+        as real agents whose clocks are not in step (the bench uses this).
+        """
+        if groups < 1:
+            raise ValueError("groups must be at least 1")
+        self.metric_groups = groups
+
+    @property
+    def tick_seconds(self) -> float:
+        return self.interval / self.metric_groups
+
     def _require_registered(self) -> None:
         if self.workload is None:
             self.register()
@@ -207,10 +223,11 @@ class Simulator:
         now = now or utc_now()
         started = time.perf_counter()
         report = TickReport(now)
-        dt = self.interval if self.last_tick is None else (now - self.last_tick).total_seconds()
-        dt = min(max(dt, 0.0), 10 * self.interval)
+        dt = self.tick_seconds if self.last_tick is None else (now - self.last_tick).total_seconds()
+        dt = min(max(dt, 0.0), 10 * self.tick_seconds)
         self.last_tick = now
-        self.metrics.set_interval(dt or self.interval)
+        # A node is sampled once every metric_groups ticks: its walk moves that far.
+        self.metrics.set_interval((dt or self.tick_seconds) * self.metric_groups)
 
         live_state = LiveState(now)
         counts = None
@@ -403,8 +420,10 @@ class Simulator:
 
     def _sample_metrics(self, now: datetime, heat: IncidentStep) -> list[tuple[SimNode, tuple[float, ...]]]:
         samples = []
-        for node in self.nodes:
-            if not node.alive:
+        group, groups = self._next_group, self.metric_groups
+        self._next_group = (group + 1) % groups
+        for index, node in enumerate(self.nodes):
+            if not node.alive or index % groups != group:
                 continue
             values = self.metrics.sample(node, *self.workload.used_fractions(node))
             self.incidents.check_temperature(node, values[TEMPERATURE], now, heat)
@@ -479,7 +498,7 @@ class Simulator:
                 self.handle_control(listener.drain())
 
         try:
-            ticks = run_ticks(self.tick, self.interval, stopped=lambda: stop.is_set() or self._stop.is_set(),
+            ticks = run_ticks(self.tick, self.tick_seconds, stopped=lambda: stop.is_set() or self._stop.is_set(),
                               wait=wait, duration=duration, on_tick=on_tick)
         finally:
             listener.stop()

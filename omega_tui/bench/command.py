@@ -1,0 +1,177 @@
+"""`omega-tui bench`: runs every measurement for each cluster size and prints one table.
+
+Embedded mode (the default) starts its own PostgreSQL and Redis in a
+temporary directory; for each size it creates a database, backfills it with
+the simulator (10 s interval, canonical metrics) and keeps the simulator
+live while measuring, its nodes reporting in five staggered groups (every
+node every 10 s, a fifth of them every 2 s, as agents not in step do).
+
+With --dsn/--redis it measures a real cluster as it is: no backfill, no
+simulator, nothing written; the pollers' connections are read-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from omega_tui.bench import report
+from omega_tui.bench.poll_bench import BenchError, measure_naive, measure_ours
+from omega_tui.config import Settings
+
+SIM_INTERVAL = 10.0    # seconds between two samples of a node
+SIM_GROUPS = 5         # nodes report in this many groups, one group per 2 s
+REFRESH = 2.0          # the console's default refresh, used for the pollers and the terminal
+
+
+@dataclass
+class BenchOptions:
+    sizes: list[int]
+    history: timedelta
+    polls: int = 30
+    naive_polls: int = 5
+    updates: int = 20
+    refreshes: int = 20
+    seed: int = 1
+    naive: bool = True
+    terminal: bool = True
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure_stores(dsn: str, redis_url: str, options: BenchOptions, *, nodes: int | None,
+                   stop: threading.Event | None = None) -> dict:
+    """Every figure against stores that hold a cluster already (nothing is written)."""
+    from omega_tui.bench.overview_bench import overview_update_ms
+    from omega_tui.bench.pty_console import run_in_pty
+
+    settings = Settings(dsn=dsn, redis_url=redis_url, refresh=REFRESH)
+    say(f"  our poller: {options.polls} polls, one every {REFRESH:g} s ...")
+    ours, snapshot = measure_ours(settings, options.polls, REFRESH, stop)
+    result: dict = {"nodes": nodes if nodes is not None else len(snapshot.nodes), "ours": ours.as_json()}
+    if options.naive:
+        say(f"  naive baseline: {options.naive_polls} polls ...")
+        naive = measure_naive(dsn, redis_url, options.history, options.naive_polls, REFRESH, stop)
+        result["naive"] = naive.as_json()
+        result["naive_ratio"] = naive.median_ms / ours.median_ms if ours.median_ms else None
+    say(f"  overview update: {options.updates} snapshots with 10 % of the nodes changed ...")
+    result["overview_update"] = overview_update_ms(snapshot, options.updates)
+    if options.terminal:
+        say(f"  the console in a 120x40 pseudo-terminal: {options.refreshes} refreshes ...")
+        hostnames = {n.hostname for n in snapshot.nodes if n.hostname}
+        with tempfile.TemporaryDirectory(prefix="omega-bench-") as scratch:
+            terminal = run_in_pty(dsn, redis_url, hostnames, str(Path(scratch) / "marks"),
+                                  refreshes=options.refreshes, refresh=REFRESH)
+        result["terminal"] = terminal.as_json()
+    return result
+
+
+def _embedded_size(pg, rd, size: int, options: BenchOptions) -> dict:
+    import psycopg
+    import redis
+
+    from omega_tui.data.migrate import migrate
+    from omega_tui.sim import Simulator
+
+    database = f"omega_bench_{size}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(database)))
+    dsn = pg.dsn_for(database)
+    client = redis.Redis.from_url(rd.url)
+    client.flushdb()
+    client.close()
+    sim = None
+    stop = threading.Event()
+    thread = None
+    try:
+        migrate(dsn, log=lambda message: None)
+        sim = Simulator(dsn, rd.url, nodes=size, interval=SIM_INTERVAL, seed=options.seed)
+        sim.register()
+        done = sim.backfill(options.history)
+        say(f"  backfill: {done.metric_rows:,} metric rows in {done.seconds:.1f} s"
+            f" ({done.rows_per_second:,.0f} rows/s)")
+        sim.spread_metrics(SIM_GROUPS)
+        thread = threading.Thread(target=sim.run, kwargs={"stop": stop}, name="omega-bench-simulator", daemon=True)
+        thread.start()
+        time.sleep(SIM_INTERVAL)   # every node has a live heartbeat before the first poll
+        result = measure_stores(dsn, rd.url, options, nodes=size, stop=stop)
+        result["metric_rows"] = done.metric_rows
+        return result
+    finally:
+        stop.set()
+        if sim is not None:
+            sim.stop()
+        if thread is not None:
+            thread.join(timeout=30)
+        if sim is not None:
+            sim.close()
+        with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
+            conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                psycopg.sql.Identifier(database)))
+
+
+def run_embedded(options: BenchOptions) -> list[dict]:
+    from omega_tui.demo.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    root = Path(tempfile.mkdtemp(prefix="omega-bench-servers-"))
+    pg = rd = None
+    try:
+        pg = EmbeddedPostgres(root).start()
+        rd = EmbeddedRedis(root).start()
+        results = []
+        for size in options.sizes:
+            say(f"{size:,} nodes, {options.history} of history:")
+            results.append(_embedded_size(pg, rd, size, options))
+        return results
+    finally:
+        if pg is not None:
+            pg.stop(mode="immediate")
+        if rd is not None:
+            rd.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    from omega_tui.cli import CommandError, _require_dsn, settings_from
+    from omega_tui.data.connect import StoreError
+    from omega_tui.demo.embedded import EmbeddedServerError
+
+    options = BenchOptions(sizes=args.nodes, history=args.history, polls=args.polls, naive_polls=args.naive_polls,
+                           seed=args.seed, naive=not args.no_naive)
+    external = bool(args.dsn or args.redis_url or args.profile)
+    started = time.monotonic()
+    try:
+        if external:
+            settings = settings_from(args)
+            dsn = _require_dsn(settings)
+            if not settings.redis_url:
+                raise CommandError("Redis: no URL given (use --redis, OMEGA_REDIS_URL or a config profile)")
+            say("measuring the cluster as it is (read-only: no backfill, no simulator):")
+            results = [measure_stores(dsn, settings.redis_url, options, nodes=None)]
+        else:
+            results = run_embedded(options)
+    except (BenchError, EmbeddedServerError) as exc:
+        raise CommandError(f"bench: {exc}") from None
+    except StoreError:
+        raise
+    print(report.table(results))
+    document = {"mode": "external" if external else "embedded", "history": str(args.history),
+                "machine": report.machine(), "seconds": round(time.monotonic() - started, 1), "sizes": results}
+    if args.json:
+        try:
+            report.write_json(args.json, document)
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.json}: {exc.strerror}") from None
+        say(f"written to {args.json}")
+    return 0
+

@@ -1,0 +1,110 @@
+"""Poll latency, statements, round trips and bytes: the real poller and the naive baseline."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from omega_tui.bench.naive_poller import NaivePoller
+from omega_tui.bench.socket_bytes import pg_fds, redis_fds, total_received
+from omega_tui.config import Settings
+from omega_tui.data.models import ClusterSnapshot
+from omega_tui.data.poller import Poller
+
+
+@dataclass(frozen=True, slots=True)
+class PollFigures:
+    polls: int
+    median_ms: float
+    p95_ms: float
+    sql_per_poll: float
+    redis_per_poll: float
+    bytes_per_poll: float          # median over the measured polls
+    first_ms: float | None = None  # ours: the first poll, which loads the short history
+
+    def as_json(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (p95 of 30 values is the 29th smallest)."""
+    ordered = sorted(values)
+    rank = max(1, -(-int(share * 100) * len(ordered) // 100))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _figures(times: list[float], sql: list[int], redis: list[int], received: list[int], first: float | None):
+    return PollFigures(
+        polls=len(times),
+        median_ms=statistics.median(times),
+        p95_ms=percentile(times, 0.95),
+        sql_per_poll=statistics.mean(sql),
+        redis_per_poll=statistics.mean(redis),
+        bytes_per_poll=statistics.median(received),
+        first_ms=first,
+    )
+
+
+def _pause(seconds: float, stop: threading.Event | None) -> None:
+    if stop is not None:
+        stop.wait(seconds)
+    else:
+        time.sleep(seconds)
+
+
+def measure_ours(settings: Settings, polls: int, every: float, stop: threading.Event | None = None
+                 ) -> tuple[PollFigures, ClusterSnapshot]:
+    """`polls` incremental polls of the real poller, one every `every` seconds, after its first poll."""
+    poller = Poller(settings)
+    try:
+        started = time.perf_counter()
+        snapshot = poller.poll()
+        first = (time.perf_counter() - started) * 1000
+        _require_healthy(snapshot)
+        times, sql, redis, received = [], [], [], []
+        for _ in range(polls):
+            _pause(every, stop)
+            before = total_received(pg_fds(poller._conn) + redis_fds(poller._redis))
+            started = time.perf_counter()
+            snapshot = poller.poll()
+            times.append((time.perf_counter() - started) * 1000)
+            received.append(total_received(pg_fds(poller._conn) + redis_fds(poller._redis)) - before)
+            sql.append(snapshot.stats.sql_statements)
+            redis.append(snapshot.stats.redis_round_trips)
+            _require_healthy(snapshot)
+        return _figures(times, sql, redis, received, first), snapshot
+    finally:
+        poller.close()
+
+
+def measure_naive(dsn: str, redis_url: str, window: timedelta, polls: int, every: float,
+                  stop: threading.Event | None = None) -> PollFigures:
+    naive = NaivePoller(dsn, redis_url, window)
+    try:
+        times, sql, redis, received = [], [], [], []
+        for index in range(polls):
+            if index:
+                _pause(every, stop)
+            before = total_received(pg_fds(naive.conn) + redis_fds(naive.redis))
+            started = time.perf_counter()
+            reading = naive.poll()
+            times.append((time.perf_counter() - started) * 1000)
+            received.append(total_received(pg_fds(naive.conn) + redis_fds(naive.redis)) - before)
+            sql.append(reading.sql_statements)
+            redis.append(reading.redis_round_trips)
+        return _figures(times, sql, redis, received, None)
+    finally:
+        naive.close()
+
+
+class BenchError(Exception):
+    """The bench cannot go on (a store down, a poll failing): one line."""
+
+
+def _require_healthy(snapshot: ClusterSnapshot) -> None:
+    for health in (snapshot.postgres, snapshot.redis):
+        if not health.ok:
+            raise BenchError(f"the poller could not read {health.store}: {health.reason or health.state.value}")
