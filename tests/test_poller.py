@@ -120,19 +120,65 @@ def test_history_holds_the_last_60_points_in_order_and_only_new_rows_are_added(d
         assert len(series.history) == HISTORY_POINTS
         assert series.history == tuple(float(k) for k in range(91 - HISTORY_POINTS, 91))
 
-        # Two new samples, and one late row inside the overlap window that was never seen.
-        cd.add_metric_rows(db, [(end + STEP, node, "cpu_percent", 1000.0), (end + 2 * STEP, node, "cpu_percent", 1001.0),
-                                (end - timedelta(seconds=5), node, "cpu_percent", 500.0)])
+        # Two new samples: only they are read.
+        cd.add_metric_rows(db, [(end + STEP, node, "cpu_percent", 1000.0), (end + 2 * STEP, node, "cpu_percent", 1001.0)])
         snap = poller.poll()
         series = snap.node(node).metric("cpu_percent")
-        assert series.history[-4:] == (500.0, 90.0, 1000.0, 1001.0)
+        assert series.history[-3:] == (90.0, 1000.0, 1001.0)
         assert len(series.history) == HISTORY_POINTS and series.latest == 1001.0
-        assert snap.stats.metric_rows_new == 3 and not snap.stats.full_metric_load
+        assert (snap.stats.metric_rows, snap.stats.metric_rows_new) == (2, 2) and not snap.stats.full_metric_load
 
-        # Nothing new: the overlap is read again but nothing changes.
+        # Nothing new: nothing is read, nothing changes.
         snap = poller.poll()
-        assert snap.stats.metric_rows_new == 0
+        assert (snap.stats.metric_rows, snap.stats.metric_rows_new) == (0, 0)
         assert snap.node(node).metric("cpu_percent") is series   # unchanged series are reused, not rebuilt
+    finally:
+        poller.close()
+
+
+def test_late_rows_of_a_node_are_read_whatever_the_other_nodes_wrote(dsn, redis_url, db, clock):
+    """Each node is read from its own newest sample: a node that falls behind (an agent replaying its
+    buffer after an outage, a slow clock, a series written by a slower writer) loses nothing."""
+    quick, replaying, skewed = (cd.add_node(db, name) for name in ("quick", "replaying", "skewed"))
+    end = clock.now - timedelta(minutes=10)
+    cd.add_metric_rows(db, cd.series_rows([quick, replaying, skewed], ["cpu_percent", "gpu_percent"], end,
+                                          timedelta(minutes=5), STEP, lambda n, m, k: float(k)))
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        poller.poll()
+        # The quick node reports up to now; the skewed node's clock is 40 s slow; the replaying node
+        # stays silent for 9 minutes, then its agent sends the buffered samples, oldest first, in two goes.
+        cd.add_metric_rows(db, cd.series_rows([quick], ["cpu_percent", "gpu_percent"], clock.now,
+                                              timedelta(minutes=9), STEP, lambda n, m, k: 1.0))
+        cd.add_metric_rows(db, cd.series_rows([skewed], ["cpu_percent"], clock.now - timedelta(seconds=40),
+                                              timedelta(minutes=9), STEP, lambda n, m, k: 2.0))
+        cd.add_metric_rows(db, cd.series_rows([skewed], ["gpu_percent"], clock.now - timedelta(seconds=80),
+                                              timedelta(minutes=9) - timedelta(seconds=40), STEP, lambda n, m, k: 2.5))
+        first_go = end + timedelta(minutes=4)
+        cd.add_metric_rows(db, cd.series_rows([replaying], ["cpu_percent", "gpu_percent"], first_go,
+                                              timedelta(minutes=4) - STEP, STEP, lambda n, m, k: 100.0 + k))
+        snap = poller.poll()
+        assert snap.node(replaying).metric("cpu_percent").latest_at == first_go
+
+        # The rest of the buffer, all older than the quick node's newest sample, and the next
+        # samples of the skewed node's GPU series (another writer, 30-40 s behind its CPU series).
+        second_go = clock.now - timedelta(seconds=30)
+        cd.add_metric_rows(db, cd.series_rows([replaying], ["cpu_percent", "gpu_percent"], second_go,
+                                              second_go - first_go - STEP, STEP, lambda n, m, k: 200.0 + k))
+        cd.add_metric_rows(db, [(clock.now - timedelta(seconds=70), skewed, "gpu_percent", 3.0)])
+        snap = poller.poll()
+        assert not snap.stats.full_metric_load
+        replayed = snap.node(replaying).metric("cpu_percent")
+        assert replayed.latest_at == second_go and replayed.latest == 232.0
+        assert replayed.history[-33:] == tuple(200.0 + k for k in range(33))
+        assert replayed.history[-57:-33] == tuple(100.0 + k for k in range(24))   # nothing missing in between
+        assert snap.node(skewed).metric("gpu_percent").history[-3:] == (2.5, 2.5, 3.0)
+        assert snap.node(skewed).metric("cpu_percent").latest_at == clock.now - timedelta(seconds=40)
+
+        # Nothing new. Only the skewed node's CPU rows newer than its lagging GPU series are read
+        # again (3 of them) until that series catches up; nothing is counted twice.
+        snap = poller.poll()
+        assert (snap.stats.metric_rows, snap.stats.metric_rows_new) == (3, 0)
     finally:
         poller.close()
 
@@ -169,10 +215,9 @@ def test_poll_cost_does_not_grow_with_history_or_nodes(servers, dsn, redis_url, 
         # The newest 60 of each series, read from a bounded number of newest rows per node, not the whole history.
         assert first.metric_rows_new == series * HISTORY_POINTS
         assert first.metric_rows <= (series // 9) * FIRST_LOAD_ROWS_PER_NODE
-        # Incremental: only rows after the watermark less the 15 s overlap (samples at
-        # -10 s and 0 s), then those plus the two new samples.
-        assert (second.metric_rows, second.metric_rows_new) == (series * 2, 0)
-        assert (third.metric_rows, third.metric_rows_new) == (series * 4, series * 2)
+        # Incremental: nothing when nothing is new, then only the two new samples of each series.
+        assert (second.metric_rows, second.metric_rows_new) == (0, 0)
+        assert (third.metric_rows, third.metric_rows_new) == (series * 2, series * 2)
     for s_poll, l_poll in zip(small[:3], large[:3]):
         assert s_poll.sql_statements == l_poll.sql_statements
         assert s_poll.redis_round_trips == l_poll.redis_round_trips

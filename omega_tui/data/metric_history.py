@@ -1,9 +1,9 @@
 """The short history of every node metric, held in memory between polls.
 
 The poller loads the last HISTORY_POINTS samples of each (node, metric)
-once, then merges only rows newer than the watermark. Rows fetched twice
-(the watermark overlap that catches late rows) are recognised by
-(node_id, metric_type, time) and not counted again.
+once, then merges only rows newer than each node's own watermark (see
+node_watermarks). Rows fetched twice (a reload after a gap) are recognised
+by (node_id, metric_type, time) and not counted again.
 
 Times are kept as integer microseconds since the epoch and values as
 doubles, in arrays: 1,000 nodes x 9 metrics x 60 points is about 10 MB.
@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from omega_tui.data.models import CANONICAL_METRICS, HISTORY_POINTS, METRIC_UNITS, MetricSeries
 
 MAX_METRIC_TYPES_PER_NODE = 32   # untrusted input: a writer inventing metric names must not eat memory
+# A series this far behind its node's newest sample has stopped: it no longer holds the node's watermark back.
+STOPPED_SERIES_US = 120 * 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -45,6 +47,8 @@ class MetricHistory:
         self.points = points
         self._series: dict[str, dict[str, _Series]] = {}
         self.watermark: int | None = None   # newest sample time seen, microseconds
+        self._node_since: dict[str, int] = {}   # node -> its watermark (see node_watermarks)
+        self._touched: set[str] = set()         # nodes whose watermark must be worked out again
         self.ignored_values = 0             # non-finite or over the metric-type cap, since the last reset
 
     def _series_for(self, node_id: str, metric_type: str) -> _Series | None:
@@ -85,6 +89,7 @@ class MetricHistory:
                     continue
             if self._add(series, micros, float(value), unit):
                 new += 1
+                self._touched.add(node_id)
             if watermark is None or micros > watermark:
                 watermark = micros
         self.watermark = watermark
@@ -117,6 +122,7 @@ class MetricHistory:
             series.unit = unit if isinstance(unit, str) else None
             series.built = None
             new += len(times)
+            self._touched.add(node_id)
             if self.watermark is None or times[-1] > self.watermark:
                 self.watermark = times[-1]
         return samples, new
@@ -162,6 +168,26 @@ class MetricHistory:
         """Forget nodes that no longer exist."""
         for node_id in [n for n in self._series if n not in node_ids]:
             del self._series[node_id]
+            self._node_since.pop(node_id, None)
+
+    def node_watermarks(self, node_ids: list[str]) -> list[int | None]:
+        """For each node, the time after which its rows are new to us (None: nothing held).
+
+        It is the newest sample of the node's slowest series, so that a series
+        written later than the others (another writer, a replaying agent) is
+        not skipped, while a series that stopped long before the others does
+        not hold the node back. Each node's rows arrive in time order (an
+        agent replays its buffer oldest first), so rows after that point are
+        exactly the rows not yet read, whatever the node's clock or lag.
+        """
+        for node_id in self._touched:
+            newest = [s.times[-1] for s in self._series.get(node_id, {}).values() if s.times]
+            if newest:
+                top = max(newest)
+                self._node_since[node_id] = min(t for t in newest if t >= top - STOPPED_SERIES_US)
+        self._touched.clear()
+        since = self._node_since
+        return [since.get(node_id) for node_id in node_ids]
 
     def series_of(self, node_id: str) -> tuple[MetricSeries, ...]:
         """The node's metrics: canonical ones in their usual order, then any others by name."""

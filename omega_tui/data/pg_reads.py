@@ -26,7 +26,6 @@ RESOLVED_HISTORY = timedelta(hours=24)       # the alerts screen's history toggl
 RESOLVED_LOOKBACK = timedelta(days=7)        # bounds the scan: events raised at most this long ago
 CLOCK_SKEW = timedelta(seconds=5)            # metric rows this far in the future are taken now
 FIRST_LOAD_HORIZON = timedelta(hours=1)      # the first poll looks this far back for the short history
-MAX_NEW_METRIC_ROWS = 200_000                # one incremental read; more is caught up next poll
 
 
 # --- untrusted values -------------------------------------------------------
@@ -298,12 +297,21 @@ SELECT n.node_id::text, m.metric_type, m.unit, m.times, m.vals
          GROUP BY m.metric_type) m
 """
 
+# Per node, the rows after that node's own watermark (None: after the first-load
+# horizon), newest first: one index probe on (node_id, time DESC) per node, so
+# a node's late rows (a replaying agent, a skewed clock) are found whatever the
+# other nodes wrote meanwhile, and no row is read twice.
 NEW_METRICS_SQL = f"""
-SELECT m.node_id::text, m.metric_type, {_MICROS}, m.value, m.unit
-  FROM node_metrics m
- WHERE m.time > %(since)s AND m.time <= now() + %(skew)s
- ORDER BY m.time
- LIMIT %(limit)s
+SELECT w.node_id::text, m.metric_type, {_MICROS}, m.value, m.unit
+  FROM unnest(%(node_ids)s::uuid[], %(since)s::int8[]) AS w(node_id, since_us)
+ CROSS JOIN LATERAL (
+        SELECT time, metric_type, value, unit
+          FROM node_metrics
+         WHERE node_id = w.node_id
+           AND time > greatest(to_timestamp(0) + w.since_us * INTERVAL '1 microsecond', now() - %(horizon)s)
+           AND time <= now() + %(skew)s
+         ORDER BY time DESC
+         LIMIT %(per_node)s) m
 """
 
 FIRST_LOAD_BATCH = 500   # nodes per statement: each stays far below the statement timeout
@@ -322,9 +330,14 @@ def read_recent_metrics(db, node_ids: list[str], rows_per_node: int) -> list[tup
     return found
 
 
-def read_new_metrics(db, since: datetime) -> list[tuple]:
-    """node_metrics rows after `since`, oldest first, at most MAX_NEW_METRIC_ROWS."""
-    params = {"since": since, "skew": CLOCK_SKEW, "limit": MAX_NEW_METRIC_ROWS}
+def read_new_metrics(db, node_ids: list[str], since_us: list[int | None], rows_per_node: int) -> list[tuple]:
+    """Each node's rows after its own watermark (microseconds; None: the first-load horizon).
+
+    (node_id, metric_type, time_us, value, unit) rows, at most `rows_per_node`
+    per node, the newest (older ones would not be kept anyway).
+    """
+    params = {"node_ids": node_ids, "since": since_us, "horizon": FIRST_LOAD_HORIZON, "skew": CLOCK_SKEW,
+              "per_node": rows_per_node}
     return db.execute(NEW_METRICS_SQL, params, binary=True).fetchall()
 
 

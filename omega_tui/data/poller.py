@@ -1,8 +1,8 @@
 """One poller reads PostgreSQL and Redis and hands out frozen ClusterSnapshots.
 
 A poll costs O(nodes), not O(history): the short history lives here in
-memory and only node_metrics rows newer than the watermark (less a small
-overlap for late rows) are read. A poll is a constant number of statements
+memory and only node_metrics rows newer than each node's own watermark are
+read (so late rows of a node are found, and no row is read twice). A poll is a constant number of statements
 (six queries, in one read-only REPEATABLE READ transaction so they agree
 with each other; the first poll loads the short history in batches of
 nodes) and one Redis round trip. PollStats counts those queries and round
@@ -33,7 +33,7 @@ from redis.retry import Retry
 from omega_tui.data import pg_reads
 from omega_tui.data.alerts import AlertBuilder
 from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
-from omega_tui.data.metric_history import MetricHistory, to_datetime
+from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
 )
@@ -42,7 +42,6 @@ from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachabilit
 from omega_tui.data.store_health import StoreHealthTracker
 from omega_tui.data.totals import cluster_totals
 
-METRIC_OVERLAP = timedelta(seconds=15)   # re-read this much before the watermark: rows written late
 RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history instead of catching up
 CLOSE_WAIT_SECONDS = 0.5                 # close() from another thread waits this long for a cancelled poll
 FIRST_LOAD_ROWS_PER_NODE = HISTORY_POINTS * (len(CANONICAL_METRICS) + 1)   # room for a non-canonical metric
@@ -290,8 +289,9 @@ class Poller:
                 node_ids = [p.node.node_id for p in nodes]
                 rows = pg_reads.read_recent_metrics(db, node_ids, FIRST_LOAD_ROWS_PER_NODE)
             else:
-                since = to_datetime(self._history.watermark) - METRIC_OVERLAP
-                rows = pg_reads.read_new_metrics(db, since)
+                node_ids = [p.node.node_id for p in nodes]
+                since = self._history.node_watermarks(node_ids)
+                rows = pg_reads.read_new_metrics(db, node_ids, since, FIRST_LOAD_ROWS_PER_NODE)
         finally:
             counts["sql"] += db.statements
         # Every read succeeded: take them all together.
