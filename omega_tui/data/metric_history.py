@@ -49,6 +49,8 @@ class MetricHistory:
         self.watermark: int | None = None   # newest sample time seen, microseconds
         self._node_since: dict[str, int] = {}   # node -> its watermark (see node_watermarks)
         self._touched: set[str] = set()         # nodes whose watermark must be worked out again
+        self._node_series: dict[str, tuple[MetricSeries, ...]] = {}   # series_of() until the node changes
+        self._changed: set[str] = set()         # nodes whose series_of() must be built again
         self.ignored_values = 0             # non-finite or over the metric-type cap, since the last reset
 
     def _series_for(self, node_id: str, metric_type: str) -> _Series | None:
@@ -90,6 +92,8 @@ class MetricHistory:
             if self._add(series, micros, float(value), unit):
                 new += 1
                 self._touched.add(node_id)
+            if series.built is None:
+                self._changed.add(node_id)
             if watermark is None or micros > watermark:
                 watermark = micros
         self.watermark = watermark
@@ -123,6 +127,7 @@ class MetricHistory:
             series.built = None
             new += len(times)
             self._touched.add(node_id)
+            self._changed.add(node_id)
             if self.watermark is None or times[-1] > self.watermark:
                 self.watermark = times[-1]
         return samples, new
@@ -169,6 +174,7 @@ class MetricHistory:
         for node_id in [n for n in self._series if n not in node_ids]:
             del self._series[node_id]
             self._node_since.pop(node_id, None)
+            self._node_series.pop(node_id, None)
 
     def node_watermarks(self, node_ids: list[str]) -> list[int | None]:
         """For each node, the time after which its rows are new to us (None: nothing held).
@@ -191,11 +197,16 @@ class MetricHistory:
 
     def series_of(self, node_id: str) -> tuple[MetricSeries, ...]:
         """The node's metrics: canonical ones in their usual order, then any others by name."""
+        built = self._node_series.get(node_id)
+        if built is not None and node_id not in self._changed:
+            return built   # most nodes have no new sample in a poll: nothing to build
         node = self._series.get(node_id)
         if not node:
             return ()
         names = [m for m in CANONICAL_METRICS if m in node] + sorted(m for m in node if m not in CANONICAL_METRICS)
-        return tuple(self._built(name, node[name]) for name in names if node[name].values)
+        built = self._node_series[node_id] = tuple(self._built(name, node[name]) for name in names if node[name].values)
+        self._changed.discard(node_id)
+        return built
 
     @staticmethod
     def _built(metric_type: str, series: _Series) -> MetricSeries:

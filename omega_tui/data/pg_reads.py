@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from omega_tui.data.models import LIVE_SESSION_STATUSES, Alert, AlertKind, Allocation, Event, Node, Reachability, Session
 
@@ -137,6 +138,17 @@ SELECT n.node_id::text, n.hostname, host(n.ip_address), n.node_type, n.status,
 """
 
 
+@lru_cache(maxsize=1 << 14)
+def _labels_of(text) -> tuple[tuple[str, str], ...]:
+    # Cached by the column's text: a node's labels rarely change between polls.
+    return as_labels(_json(text))
+
+
+@lru_cache(maxsize=1 << 14)
+def _allocations_of(text) -> tuple[Allocation, ...]:
+    return as_allocations(_json(text))
+
+
 def _pg_node(row) -> PgNode:
     (node_id, hostname, ip, node_type, status, cores, memory, storage, gpus, gpu_memory, labels,
      last_heartbeat, updated_at, resources, running, live) = row
@@ -151,11 +163,11 @@ def _pg_node(row) -> PgNode:
         total_storage_gb=as_number(storage),
         gpu_count=as_int(gpus),
         gpu_memory_gb=as_number(gpu_memory),
-        labels=as_labels(_json(labels)),
+        labels=_labels_of(labels),
         last_heartbeat=as_time(last_heartbeat),
         sessions_running=as_int(running) or 0,
         sessions_total=as_int(live) or 0,
-        allocations=as_allocations(_json(resources)),
+        allocations=_allocations_of(resources),
     )
     node = Node(**fields, reachability=Reachability.UNKNOWN, heartbeat=None, heartbeat_age=None)
     return PgNode(node, as_time(updated_at), fields)
