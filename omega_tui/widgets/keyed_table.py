@@ -8,6 +8,11 @@ table, i.e. far more bytes over SSH). Rows are reordered only when the order
 changed, and the cursor stays on the same key, so refreshes never move the
 operator's selection or scroll position.
 
+A row's cells may also be given as a function returning them: such a row
+is worked out only while it is in view (or next to it). A row out of view
+keeps the function and is brought up to date when it scrolls into view, so
+a poll costs the visible rows, not the thousands below them.
+
 Cells are `(text, style)` pairs. `text` must already be cleaned (see
 safe_text) and fit the column; `style` is a space-separated list of theme
 variable names (`error`, `warning`, `success`, `primary`, `muted`, ...) and
@@ -18,7 +23,7 @@ theme (and NO_COLOR) applies to every cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence, Union
 
 from rich.cells import cell_len
 from rich.style import Style
@@ -30,7 +35,7 @@ from textual.geometry import Region
 from textual.widgets import DataTable
 
 Cell = tuple[str, str]
-Row = tuple[str, Sequence[Cell]]
+Row = tuple[str, Union[Sequence[Cell], Callable[[], Sequence[Cell]]]]
 
 _ATTRIBUTES = {"bold", "dim", "italic", "reverse", "underline", "strike"}
 _VARIABLE_ALIASES = {"muted": "foreground-muted"}
@@ -65,6 +70,7 @@ class ColumnSpec:
 
 CELL_PADDING = 2          # DataTable's cell padding, both sides
 SCROLLBAR_ALLOWANCE = 2
+VIEW_MARGIN = 5           # rows above and below the view kept up to date, for a smooth scroll
 
 
 def fit_columns(specs: Sequence[ColumnSpec], available: int) -> list[Column]:
@@ -109,6 +115,7 @@ class KeyedTable(DataTable):
         self._shown: dict[str, tuple[Cell, ...]] = {}
         self._order: list[str] = []
         self._styles: dict[str, Style] = {}
+        self._deferred: dict[str, Callable[[], Sequence[Cell]]] = {}   # rows out of view: their latest cells
         self.cells_updated = 0  # for tests and measurements: cells touched since mounted
 
     def on_mount(self) -> None:
@@ -162,32 +169,70 @@ class KeyedTable(DataTable):
         """Display exactly `rows`, in this order, changing as little as possible.
 
         A key given twice (a store returning duplicate ids) is shown once, first one wins.
+        Rows given as a function are worked out only when in view (see the module docstring).
         """
-        unique: dict[str, Sequence[Cell]] = {}
+        unique: dict[str, Sequence[Cell] | Callable[[], Sequence[Cell]]] = {}
         for key, cells in rows:
             unique.setdefault(key, cells)
-        rows = list(unique.items())
         wanted = unique.keys()
         cursor_key = self.cursor_key
+        deferred = self._deferred
         with self.app.batch_update():
             for key in [k for k in self._order if k not in wanted]:
                 self.remove_row(key)
                 del self._shown[key]
+                deferred.pop(key, None)
                 self._order.remove(key)
-            for key, cells in rows:
+            for key, cells in unique.items():
+                if callable(cells):
+                    if key not in self._shown:
+                        self._add(key, self._blank_row())
+                    deferred[key] = cells
+                    continue
+                deferred.pop(key, None)
                 cells = tuple(cells)
                 old = self._shown.get(key)
                 if old is None:
                     self._add(key, cells)
                 elif old != cells:
                     self._update(key, old, cells)
-            order = [key for key, _ in rows]
+            order = list(wanted)
             if order != self._order:
                 self._reorder(order)
             if cursor_key is not None and cursor_key in wanted:
                 index = self._order.index(cursor_key)
                 if index != self.cursor_row:
                     self.move_cursor(row=index, animate=False)
+            self._bring_into_view_up_to_date()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self._deferred:
+            self._bring_into_view_up_to_date()
+
+    def on_resize(self) -> None:
+        if self._deferred:
+            self._bring_into_view_up_to_date()
+
+    def _bring_into_view_up_to_date(self) -> None:
+        """Work out the deferred rows that are in view (or next to it)."""
+        deferred = self._deferred
+        if not deferred:
+            return
+        top = int(self.scroll_y)
+        # Before the first layout the height is unknown: take the screen's, never the whole table.
+        height = self.size.height or self.app.size.height
+        rows = self._order[max(0, top - VIEW_MARGIN): top + height + VIEW_MARGIN]
+        if self.cursor_key is not None:
+            rows.append(self.cursor_key)
+        with self.app.batch_update():
+            for key in rows:
+                produce = deferred.pop(key, None)
+                if produce is not None:
+                    cells = tuple(produce())
+                    old = self._shown[key]
+                    if old != cells:
+                        self._update(key, old, cells)
 
     # -- internals ---------------------------------------------------------------
 
@@ -200,6 +245,9 @@ class KeyedTable(DataTable):
         if column.align_right:
             text = " " * max(0, column.width - cell_len(text)) + text
         return Text(text, style=self._style(style), no_wrap=True, end="")
+
+    def _blank_row(self) -> tuple[Cell, ...]:
+        return (("", ""),) * len(self._table_columns)
 
     def _add(self, key: str, cells: tuple[Cell, ...]) -> None:
         self.add_row(*(self._text(col, cell) for col, cell in zip(self._table_columns, cells)), key=key)

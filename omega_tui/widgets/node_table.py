@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from textual.events import Resize
 
@@ -178,6 +178,7 @@ class NodeTable(KeyedTable):
         self._snapshot: ClusterSnapshot | None = None
         self._now: datetime | None = None
         self._metric_cells: dict[tuple[str, str], tuple] = {}
+        self._fed_metrics: dict[str, tuple] = {}   # node id -> the metrics tuple last fed to the sparklines
         self._layout: tuple[list[str], dict[str, int]] = layout_columns(80)
 
     def show_snapshot(self, snapshot: ClusterSnapshot, now: datetime) -> None:
@@ -233,7 +234,12 @@ class NodeTable(KeyedTable):
         self.set_columns(columns)
 
     def _feed_sparks(self, snapshot: ClusterSnapshot) -> None:
+        fed = self._fed_metrics
         for node in snapshot.nodes:
+            # The poller hands over the same metrics tuple while a node has no new sample.
+            if fed.get(node.node_id) is node.metrics:
+                continue
+            fed[node.node_id] = node.metrics
             for metric_type in METRIC_COLUMNS.values():
                 series = node.metric(metric_type)
                 if series is not None:
@@ -241,6 +247,8 @@ class NodeTable(KeyedTable):
         if len(self.sparks) > 3 * len(snapshot.nodes) + 64:  # nodes went away
             keep = {(n.node_id, m) for n in snapshot.nodes for m in METRIC_COLUMNS.values()}
             self.sparks.forget_except(keep)
+            present = {n.node_id for n in snapshot.nodes}
+            self._fed_metrics = {k: v for k, v in fed.items() if k in present}
             self._metric_cells = {k: v for k, v in self._metric_cells.items() if k in keep}
 
     def _render_rows(self) -> None:
@@ -250,8 +258,12 @@ class NodeTable(KeyedTable):
         if self.filter_text.strip():
             nodes = [n for n in nodes if node_matches(n, self.filter_text)]
         ordered = sort_nodes(nodes, self.sort_key, self.sort_reverse, self._now)
+        # Each row's cells are worked out only when the row is in view (see KeyedTable).
+        self.show_rows((node.node_id, partial(self._layout_cells, node)) for node in ordered)
+
+    def _layout_cells(self, node: Node) -> tuple[Cell, ...]:
         keys, widths = self._layout
-        self.show_rows((node.node_id, self._cells(node, keys, widths)) for node in ordered)
+        return self._cells(node, keys, widths)
 
     def _metric_cell(self, node: Node, metric_type: str, width: int, taken_at: datetime) -> Cell:
         series = node.metric(metric_type)

@@ -70,9 +70,28 @@ class BucketedSeries:
 
     def seed(self, history: tuple[float, ...], latest_at: datetime, step_seconds: float) -> None:
         """Fill from a history of values spaced `step_seconds` apart, the last one at `latest_at`."""
-        count = len(history)
-        for index, value in enumerate(history):
-            self.add(latest_at - timedelta(seconds=(count - 1 - index) * step_seconds), value)
+        # The same as add() for each value, in plain arithmetic: every node's series is seeded at start.
+        last = latest_at.timestamp()
+        first = last - (len(history) - 1) * step_seconds
+        if self._last_at is not None and first <= self._last_at:
+            for index, value in enumerate(history):
+                self.add(latest_at - timedelta(seconds=(len(history) - 1 - index) * step_seconds), value)
+            return
+        width = self.bucket_seconds
+        buckets = self._buckets
+        stamp = first
+        for value in history:
+            if value is not None and not math.isnan(value):
+                bucket = math.floor(stamp / width)
+                total, count = buckets.get(bucket, (0.0, 0))
+                buckets[bucket] = (total + value, count + 1)
+                self._last_at = stamp
+            stamp += step_seconds
+        self._text = None
+        if len(buckets) > self.keep + CARRY_BUCKETS + 1:
+            oldest = max(buckets) - self.keep - CARRY_BUCKETS
+            for old in [b for b in buckets if b <= oldest]:
+                del buckets[old]
 
     def values(self, now: datetime, width: int) -> list[float | None]:
         """Mean per bucket, oldest first. A bucket without a sample repeats the value before it
