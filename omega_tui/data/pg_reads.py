@@ -329,17 +329,15 @@ SELECT w.node_id::text, m.metric_type, {_MICROS}, m.value, m.unit
 FIRST_LOAD_BATCH = 500   # nodes per statement: each stays far below the statement timeout
 
 
-def read_recent_metrics(db, node_ids: list[str], rows_per_node: int) -> list[tuple]:
+def read_recent_metrics(db, node_ids: list[str], rows_per_node: int):
     """The newest samples of each node: (node_id, metric_type, unit, times_us[], values[]) rows.
 
-    One statement per FIRST_LOAD_BATCH nodes.
+    Yields one list of rows per FIRST_LOAD_BATCH nodes (one statement each).
     """
-    found = []
     for start in range(0, len(node_ids), FIRST_LOAD_BATCH):
         params = {"node_ids": node_ids[start:start + FIRST_LOAD_BATCH], "horizon": FIRST_LOAD_HORIZON,
                   "skew": CLOCK_SKEW, "per_node": rows_per_node}
-        found.extend(db.execute(RECENT_METRICS_SQL, params, binary=True).fetchall())
-    return found
+        yield db.execute(RECENT_METRICS_SQL, params, binary=True).fetchall()
 
 
 def read_new_metrics(db, node_ids: list[str], since_us: list[int | None], rows_per_node: int) -> list[tuple]:
