@@ -71,6 +71,7 @@ class ColumnSpec:
 CELL_PADDING = 2          # DataTable's cell padding, both sides
 SCROLLBAR_ALLOWANCE = 2
 VIEW_MARGIN = 5           # rows above and below the view kept up to date, for a smooth scroll
+SPAN_GAP = 4              # unchanged characters between two changed runs of a cell that still make two regions
 
 
 def fit_columns(specs: Sequence[ColumnSpec], available: int) -> list[Column]:
@@ -265,10 +266,36 @@ class KeyedTable(DataTable):
                     self.update_cell(key, column.key, self._text(column, after))
                 finally:
                     self._cells_only = False
-                self._refresh_cell(x, row_index, width)
+                for start, end in self._changed_spans(column, before, after, width):
+                    self._refresh_cell(x + start, row_index, end - start)
                 self.cells_updated += 1
             x += width
         self._shown[key] = new
+
+    def _changed_spans(self, column: Column, before: Cell, after: Cell, width: int) -> list[tuple[int, int]]:
+        """Where in the cell (padding included) the new text differs from the old, as [start, end) runs.
+
+        A sparkline cell whose value and last block changed is two short runs, not the whole
+        cell: over SSH each refreshed region costs its characters plus the escape codes around them.
+        """
+        padding = self.cell_padding
+        old_text, new_text = self._aligned(column, before[0]), self._aligned(column, after[0])
+        if before[1] != after[1] or len(old_text) != len(new_text) or cell_len(new_text) != len(new_text):
+            return [(0, width)]   # a new style, or wide characters: the whole cell
+        spans: list[tuple[int, int]] = []
+        for index, (a, b) in enumerate(zip(old_text, new_text)):
+            if a == b:
+                continue
+            if spans and index - spans[-1][1] < SPAN_GAP:   # close runs: one region is fewer bytes
+                spans[-1] = (spans[-1][0], index + 1)
+            else:
+                spans.append((index, index + 1))
+        return [(padding + start, padding + end) for start, end in spans] or [(0, width)]
+
+    @staticmethod
+    def _aligned(column: Column, text: str) -> str:
+        text = text.ljust(column.width) if not column.align_right else text.rjust(column.width)
+        return text
 
     def _refresh_cell(self, x: int, row_index: int, width: int) -> None:
         # Rows are one line high, so the cell's place follows from its index: no O(rows) lookup.
