@@ -1,0 +1,188 @@
+"""`omega-tui bench`'s pieces: the naive baseline reads what the poller reads (the hard way),
+the byte counter counts, the figures and the table have their fields, the console runs in a
+pseudo-terminal. Timings are never asserted: the bench measures, tests check it measures right."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+import cluster_data as cd
+from omega_tui.bench import report
+from omega_tui.bench.naive_poller import NaivePoller
+from omega_tui.bench.overview_bench import _measure, changed_snapshots
+from omega_tui.bench.poll_bench import measure_ours, percentile
+from omega_tui.bench.pty_console import run_in_pty
+from omega_tui.bench.socket_bytes import bytes_received, pg_fds, redis_fds, total_received
+from omega_tui.config import Settings
+from omega_tui.data.poller import Poller
+from omega_tui.fixed_source import FixedSource
+from omega_tui.sim import Simulator
+
+STEP = timedelta(seconds=10)
+METRICS = ["cpu_percent", "memory_percent", "load_1m"]
+
+
+@pytest.fixture
+def cluster(dsn, redis_url):
+    """Four nodes with 20 minutes of three metrics, three of them heartbeating."""
+    db = cd.connect(dsn)
+    rd = cd.redis_client(redis_url)
+    now = cd.utc_now()
+    ids = [cd.add_node(db, f"n{i}") for i in range(4)]
+    cd.add_metric_rows(db, cd.series_rows(ids, METRICS, now - STEP, timedelta(minutes=20), STEP,
+                                          lambda n, m, k: float(n * 10 + k % 7)))
+    for node_id in ids[:3]:
+        cd.write_heartbeat(rd, node_id, now)
+    yield ids, db, rd
+    db.close()
+    rd.close()
+
+
+def test_the_naive_baseline_reads_the_same_cluster_the_hard_way(dsn, redis_url, cluster):
+    ids, db, rd = cluster
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url))
+    naive = NaivePoller(dsn, redis_url, timedelta(hours=1))
+    try:
+        snapshot = poller.poll()
+        rd.config_resetstat()
+        reading = naive.poll()
+    finally:
+        poller.close()
+        naive.close()
+
+    # The same heartbeats, found with KEYS and one GET each.
+    ours = {n.node_id: n.heartbeat for n in snapshot.nodes if n.heartbeat is not None}
+    assert reading.heartbeats == ours and len(ours) == 3
+    stats = rd.info("commandstats")
+    assert stats["cmdstat_keys"]["calls"] == 1 and stats["cmdstat_get"]["calls"] == 3
+    assert reading.redis_round_trips == 1 + 3
+    # The same series with the same newest sample, re-aggregated from the raw rows.
+    newest = {(n.node_id, s.metric_type): int(s.latest_at.timestamp() * 1_000_000)
+              for n in snapshot.nodes for s in n.metrics}
+    assert reading.latest_at_us == newest and len(newest) == 4 * len(METRICS)
+    assert all(1 < len(points) <= 60 for points in reading.sparklines.values())
+    # Its transaction is read-only: the baseline never writes, even against a real cluster.
+    naive = NaivePoller(dsn, redis_url, timedelta(hours=1))
+    try:
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            naive.conn.execute("DELETE FROM node_metrics")
+    finally:
+        naive.close()
+
+
+def test_socket_byte_counter_counts_what_arrives(dsn, redis_url):
+    with psycopg.connect(dsn) as conn:
+        [fd] = pg_fds(conn)
+        before = bytes_received(fd)
+        conn.execute("SELECT repeat('x', 200000)").fetchone()
+        received = bytes_received(fd) - before
+    assert 200_000 <= received < 201_000          # the value plus a few protocol bytes
+    client = cd.redis_client(redis_url)
+    client.set("bench:big", b"y" * 50_000)
+    before = total_received(redis_fds(client))
+    client.get("bench:big")
+    assert 50_000 <= total_received(redis_fds(client)) - before < 50_100
+    client.close()
+
+
+def test_our_poll_figures_come_from_the_real_poller(dsn, redis_url, cluster):
+    figures, snapshot = measure_ours(Settings(dsn=dsn, redis_url=redis_url), polls=3, every=0.0)
+    assert figures.polls == 3 and figures.first_ms > 0
+    assert figures.sql_per_poll == 6 and figures.redis_per_poll == 1
+    assert figures.bytes_per_poll > 0
+    assert figures.median_ms <= figures.p95_ms
+    assert len(snapshot.nodes) == 4
+    assert set(figures.as_json()) == {"polls", "median_ms", "p95_ms", "sql_per_poll", "redis_per_poll",
+                                      "bytes_per_poll", "first_ms"}
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 31))
+    assert percentile(values, 0.95) == 29 and percentile(values, 0.5) == 15 and percentile([4.0], 0.95) == 4.0
+
+
+def test_each_changed_snapshot_gives_a_tenth_of_the_nodes_new_samples():
+    base = FixedSource().poll()
+    previous = base
+    for snapshot in changed_snapshots(base, 3):
+        assert snapshot.taken_at == previous.taken_at + timedelta(seconds=2)
+        changed = [new for old, new in zip(previous.nodes, snapshot.nodes) if new is not old]
+        assert len(changed) == round(0.1 * len(base.nodes))
+        for node in changed:
+            assert all(s.latest_at == snapshot.taken_at for s in node.metrics)
+        previous = snapshot
+
+
+def test_overview_update_is_timed_on_the_real_screen():
+    times = asyncio.run(_measure(FixedSource().poll(), updates=3, size=(120, 40)))
+    assert len(times) == 3 and all(t > 0 for t in times)
+
+
+def test_the_console_runs_in_a_pseudo_terminal_and_its_output_is_counted(dsn, redis_url, cluster, tmp_path):
+    ids, db, rd = cluster
+    stop = threading.Event()
+
+    def new_samples():   # node n0's CPU moves while the console runs
+        value = 10.0
+        while not stop.wait(0.25):
+            value = 90.0 if value < 50 else 10.0
+            cd.add_metric_rows(db, [(datetime.now(UTC), ids[0], "cpu_percent", value)])
+
+    writer = threading.Thread(target=new_samples)
+    writer.start()
+    try:
+        figures = run_in_pty(dsn, redis_url, {"n0", "n1"}, str(tmp_path / "marks"), refreshes=3, refresh=0.5,
+                             timeout=60)
+    finally:
+        stop.set()
+        writer.join()
+    assert figures.refreshes == 3
+    assert figures.first_data_s is not None and 0 < figures.first_data_s < 60
+    assert figures.bytes_max >= figures.bytes_median > 0
+    assert figures.peak_rss_mb is not None and figures.peak_rss_mb > 20
+
+
+def test_table_and_json_have_every_figure():
+    result = {"nodes": 1000, "metric_rows": 2_000_000,
+              "ours": {"median_ms": 12.3, "p95_ms": 20.0, "first_ms": 900.0, "sql_per_poll": 6,
+                       "redis_per_poll": 1, "bytes_per_poll": 4096},
+              "naive": {"median_ms": 2500.0, "p95_ms": 2600.0, "sql_per_poll": 5, "redis_per_poll": 1001,
+                        "bytes_per_poll": 3_000_000},
+              "naive_ratio": 203.0,
+              "overview_update": {"median_ms": 8.0, "max_ms": 30.0, "updates": 20},
+              "terminal": {"bytes_median": 900, "bytes_max": 3000, "first_data_s": 1.2, "peak_rss_mb": 120.0}}
+    text = report.table([result, dict(result, nodes=5000)])
+    assert "| figure | 1,000 nodes | 5,000 nodes |" in text
+    for words in ("12.3 / 20.0 ms", "6.0 / 1.0", "4.0 KB", "203x", "8.0 / 30.0 ms", "900 B / 2.9 KB", "1.20 s",
+                  "120 MB"):
+        assert words in text, words
+    assert {"date", "cpus", "python", "textual"} <= set(report.machine())
+
+
+def test_spread_metrics_samples_each_node_once_per_interval(dsn, redis_url):
+    sim = Simulator(dsn, redis_url, nodes=6, seed=3, interval=10, incidents=False)
+    try:
+        sim.register()
+        sim.spread_metrics(3)
+        start = cd.utc_now()
+        for k in range(6):   # two intervals of 10 s, a tick every 10/3 s
+            sim.tick(start + timedelta(seconds=k * 10 / 3))
+        with psycopg.connect(dsn) as conn:
+            per_node = conn.execute("SELECT node_id, count(DISTINCT time) FROM node_metrics GROUP BY 1").fetchall()
+    finally:
+        sim.close()
+    assert len(per_node) == 6 and {count for _, count in per_node} == {2}
+
+
+def test_bench_refuses_bad_sizes_in_one_line():
+    result = subprocess.run([sys.executable, "-m", "omega_tui", "bench", "--nodes", "10,zero"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "expected node counts like 100,1000,5000" in result.stderr and "Traceback" not in result.stderr
