@@ -26,6 +26,7 @@ from pathlib import Path
 from omega_tui.bench import report
 from omega_tui.bench.poll_bench import BenchError, measure_naive, measure_ours
 from omega_tui.config import Settings
+from omega_tui.sim.durations import format_duration
 
 SIM_INTERVAL = 10.0    # seconds between two samples of a node
 SIM_GROUPS = 5         # nodes report in this many groups, one group per 2 s
@@ -130,7 +131,7 @@ def run_embedded(options: BenchOptions) -> list[dict]:
         rd = EmbeddedRedis(root).start()
         results = []
         for size in options.sizes:
-            say(f"{size:,} nodes, {options.history} of history:")
+            say(f"{size:,} nodes, {format_duration(options.history)} of history:")
             results.append(_embedded_size(pg, rd, size, options))
         return results
     finally:
@@ -165,7 +166,7 @@ def bench_command(args: argparse.Namespace) -> int:
     except StoreError:
         raise
     print(report.table(results))
-    document = {"mode": "external" if external else "embedded", "history": str(args.history),
+    document = {"mode": "external" if external else "embedded", "history": format_duration(args.history),
                 "machine": report.machine(), "seconds": round(time.monotonic() - started, 1), "sizes": results}
     if args.json:
         try:
