@@ -516,3 +516,17 @@ def test_a_database_without_the_console_schema_still_polls(dsn, redis_url, db, c
         assert poller.poll().postgres.ok
     finally:
         poller.close()
+
+
+def test_a_node_watermark_waits_for_its_slowest_series_but_not_for_a_stopped_one():
+    from omega_tui.data.metric_history import STOPPED_SERIES_US, MetricHistory
+
+    history = MetricHistory()
+    s = 1_000_000
+    history.merge([("a", "cpu_percent", 100 * s, 1.0, None), ("a", "gpu_percent", 70 * s, 1.0, None),
+                   ("b", "cpu_percent", 100 * s, 1.0, None),
+                   ("b", "gpu_percent", 100 * s - STOPPED_SERIES_US - s, 1.0, None)])
+    # a: GPU lags 30 s behind CPU: read from the GPU's newest. b: GPU stopped long ago: from the CPU's.
+    assert history.node_watermarks(["a", "b", "c"]) == [70 * s, 100 * s, None]
+    history.merge([("a", "gpu_percent", 90 * s, 2.0, None)])
+    assert history.node_watermarks(["a"]) == [90 * s]
