@@ -3,9 +3,9 @@
 A poll costs O(nodes), not O(history): the short history lives here in
 memory and only node_metrics rows newer than each node's own watermark are
 read (late rows of a node are found, no row is read twice). A poll is a
-constant number of statements (six queries, in one read-only REPEATABLE READ transaction so they agree
-with each other; the first poll loads the short history in batches of
-nodes) and one Redis round trip. PollStats counts those queries and round
+constant number of statements (six queries, in one read-only REPEATABLE
+READ transaction so they agree with each other; the first poll loads the
+short history in batches of nodes) and one Redis round trip. PollStats counts those queries and round
 trips (a Redis reconnect adds its PING); connecting to PostgreSQL (with its
 SET TIME ZONE) and the transaction's BEGIN/ROLLBACK are not counted.
 
