@@ -280,7 +280,8 @@ class KeyedTable(DataTable):
         """
         padding = self.cell_padding
         old_text, new_text = self._aligned(column, before[0]), self._aligned(column, after[0])
-        if before[1] != after[1] or len(old_text) != len(new_text) or cell_len(new_text) != len(new_text):
+        if (before[1] != after[1] or len(old_text) != len(new_text)
+                or cell_len(old_text) != len(old_text) or cell_len(new_text) != len(new_text)):
             return [(0, width)]   # a new style, or wide characters: the whole cell
         spans: list[tuple[int, int]] = []
         for index, (a, b) in enumerate(zip(old_text, new_text)):

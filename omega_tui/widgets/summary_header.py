@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from itertools import zip_longest
 
+from rich.cells import cell_len
 from textual.content import Content
 from textual.geometry import Region
 from textual.widget import Widget
@@ -75,10 +76,11 @@ class SummaryHeader(Widget):
             self.sparks.feed(name, latest, snapshot.taken_at, history)
         self._snapshot = snapshot
         lines = self._lines()
-        # Repaint only the lines that changed: most polls change the usage line alone.
+        # Repaint only what changed: most polls change a few characters of the usage line.
         for y, (before, after) in enumerate(zip_longest(self._shown, lines)):
             if before is None or after is None or before.markup != after.markup:
-                self.refresh(Region(0, y, self.size.width, 1))
+                for start, end in _changed_spans(before, after, self.size.width):
+                    self.refresh(Region(start, y, end - start, 1))
         self._shown = lines
 
     def on_resize(self) -> None:
@@ -159,3 +161,27 @@ class SummaryHeader(Widget):
         if not alerts:
             parts.append(Content.styled("none active", "$success"))
         return Content(" " * gap).join(parts)
+
+
+PADDING_LEFT = 1   # as in DEFAULT_CSS
+SPAN_GAP = 4       # unchanged characters between two changed runs that still make two regions
+
+
+def _changed_spans(before: Content | None, after: Content | None, width: int) -> list[tuple[int, int]]:
+    """[start, end) runs of the line (padding included) whose characters changed; the whole line
+    when its length or only its styles changed (a colour turning to warning, say)."""
+    if (before is None or after is None or len(before.plain) != len(after.plain)
+            or cell_len(before.plain) != len(before.plain) or cell_len(after.plain) != len(after.plain)
+            or list(before.spans) != list(after.spans)):
+        return [(0, width)]
+    spans: list[tuple[int, int]] = []
+    for index, (a, b) in enumerate(zip(before.plain, after.plain)):
+        if a == b:
+            continue
+        if spans and index - spans[-1][1] < SPAN_GAP:
+            spans[-1] = (spans[-1][0], index + 1)
+        else:
+            spans.append((index, index + 1))
+    if not spans:
+        return [(0, width)]
+    return [(PADDING_LEFT + start, PADDING_LEFT + end) for start, end in spans]
