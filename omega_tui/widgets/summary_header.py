@@ -163,12 +163,11 @@ class SummaryHeader(Widget):
         return Content(" " * gap).join(parts)
 
 
-PADDING_LEFT = 1   # as in DEFAULT_CSS
 SPAN_GAP = 4       # unchanged characters between two changed runs that still make two regions
 
 
 def _changed_spans(before: Content | None, after: Content | None, width: int) -> list[tuple[int, int]]:
-    """[start, end) runs of the line (padding included) whose characters changed; the whole line
+    """[start, end) runs of the line (content coordinates, as refresh() takes them) whose characters changed; the whole line
     when its length or only its styles changed (a colour turning to warning, say)."""
     if (before is None or after is None or len(before.plain) != len(after.plain)
             or cell_len(before.plain) != len(before.plain) or cell_len(after.plain) != len(after.plain)
@@ -184,4 +183,4 @@ def _changed_spans(before: Content | None, after: Content | None, width: int) ->
             spans.append((index, index + 1))
     if not spans:
         return [(0, width)]
-    return [(PADDING_LEFT + start, PADDING_LEFT + end) for start, end in spans]
+    return spans
