@@ -6,8 +6,7 @@ against the bench's stores (given in the environment, never on the command
 line). The child appends the monotonic time of the end of each poll to a
 marks file; the parent reads everything the console writes, with the time it
 arrived, and counts the bytes between consecutive poll ends: the bytes of one
-refresh. It quits the console with `q` and takes the child's peak RSS from
-wait4().
+refresh. It takes the child's peak RSS (VmHWM) and quits the console with `q`.
 """
 
 from __future__ import annotations
@@ -83,11 +82,13 @@ def run_in_pty(dsn: str, redis_url: str, hostnames: set[str], marks_path: str, *
     first_data: float | None = None
     tail = ""
     quit_sent = False
-    status = rusage = None
+    peak_kb: int | None = None
+    status = None
     deadline = started + timeout
     try:
         while True:
             if not quit_sent and (len(_marks(marks_path)) > refreshes + 1 or time.monotonic() > deadline):
+                peak_kb = _peak_rss_kb(pid)
                 os.write(master, b"q")
                 quit_sent = True
                 deadline = time.monotonic() + 10
@@ -109,7 +110,7 @@ def run_in_pty(dsn: str, redis_url: str, hostnames: set[str], marks_path: str, *
                 os.kill(pid, signal.SIGKILL)
                 break
     finally:
-        _, status, rusage = os.wait4(pid, 0)
+        _, status = os.waitpid(pid, 0)
         os.close(master)
         child.returncode = os.waitstatus_to_exitcode(status) if status is not None else None
     marks = _marks(marks_path)
@@ -123,8 +124,24 @@ def run_in_pty(dsn: str, redis_url: str, hostnames: set[str], marks_path: str, *
         bytes_mean=statistics.mean(per_refresh) if per_refresh else None,
         bytes_max=max(per_refresh) if per_refresh else None,
         first_data_s=first_data,
-        peak_rss_mb=rusage.ru_maxrss / 1024 if rusage is not None else None,
+        peak_rss_mb=peak_kb / 1024 if peak_kb is not None else None,
     )
+
+
+def _peak_rss_kb(pid: int) -> int | None:
+    """The process's peak resident memory since its exec (VmHWM).
+
+    Not wait4()'s ru_maxrss: that also counts the forked copy of the bench itself
+    before the exec, i.e. the bench's own size.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _marks(path: str) -> list[float]:
