@@ -186,3 +186,25 @@ def test_bench_refuses_bad_sizes_in_one_line():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "expected node counts like 100,1000,5000" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_measuring_an_existing_cluster_writes_nothing(dsn, redis_url, cluster):
+    from omega_tui.bench.command import BenchOptions, measure_stores
+
+    ids, db, rd = cluster
+
+    def state():
+        tables = [r[0] for r in db.execute(
+            "SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables ORDER BY 1").fetchall()]
+        rows = {t: db.execute(f"SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM {t} x").fetchone()[0]
+                for t in tables}
+        keys = {k: (rd.type(k), rd.dump(k)) for k in rd.keys("*")}
+        return rows, keys
+
+    before = state()
+    options = BenchOptions(sizes=[], history=timedelta(hours=1), polls=2, naive_polls=1, updates=2, refreshes=2,
+                           refresh=0.3)
+    result = measure_stores(dsn, redis_url, options, nodes=None)
+    assert result["nodes"] == 4 and result["naive_ratio"] > 0
+    assert set(result) == {"nodes", "ours", "naive", "naive_ratio", "overview_update", "terminal"}
+    assert state() == before

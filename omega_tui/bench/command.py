@@ -44,6 +44,7 @@ class BenchOptions:
     seed: int = 1
     naive: bool = True
     terminal: bool = True
+    refresh: float = REFRESH   # seconds between polls, for both pollers and the console
 
 
 def say(message: str) -> None:
@@ -56,13 +57,13 @@ def measure_stores(dsn: str, redis_url: str, options: BenchOptions, *, nodes: in
     from omega_tui.bench.overview_bench import overview_update_ms
     from omega_tui.bench.pty_console import run_in_pty
 
-    settings = Settings(dsn=dsn, redis_url=redis_url, refresh=REFRESH)
-    say(f"  our poller: {options.polls} polls, one every {REFRESH:g} s ...")
-    ours, snapshot = measure_ours(settings, options.polls, REFRESH, stop)
+    settings = Settings(dsn=dsn, redis_url=redis_url, refresh=options.refresh)
+    say(f"  our poller: {options.polls} polls, one every {options.refresh:g} s ...")
+    ours, snapshot = measure_ours(settings, options.polls, options.refresh, stop)
     result: dict = {"nodes": nodes if nodes is not None else len(snapshot.nodes), "ours": ours.as_json()}
     if options.naive:
         say(f"  naive baseline: {options.naive_polls} polls ...")
-        naive = measure_naive(dsn, redis_url, options.history, options.naive_polls, REFRESH, stop)
+        naive = measure_naive(dsn, redis_url, options.history, options.naive_polls, options.refresh, stop)
         result["naive"] = naive.as_json()
         result["naive_ratio"] = naive.median_ms / ours.median_ms if ours.median_ms else None
     say(f"  overview update: {options.updates} snapshots with 10 % of the nodes changed ...")
@@ -72,7 +73,7 @@ def measure_stores(dsn: str, redis_url: str, options: BenchOptions, *, nodes: in
         hostnames = {n.hostname for n in snapshot.nodes if n.hostname}
         with tempfile.TemporaryDirectory(prefix="omega-bench-") as scratch:
             terminal = run_in_pty(dsn, redis_url, hostnames, str(Path(scratch) / "marks"),
-                                  refreshes=options.refreshes, refresh=REFRESH)
+                                  refreshes=options.refreshes, refresh=options.refresh)
         result["terminal"] = terminal.as_json()
     return result
 
