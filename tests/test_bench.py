@@ -129,10 +129,10 @@ def test_the_console_runs_in_a_pseudo_terminal_and_its_output_is_counted(dsn, re
     ids, db, rd = cluster
     stop = threading.Event()
 
-    def new_samples():   # node n0's CPU moves while the console runs
+    def new_samples():   # node n0's CPU moves (a new value each time) while the console runs
         value = 10.0
-        while not stop.wait(0.25):
-            value = 90.0 if value < 50 else 10.0
+        while not stop.wait(0.2):
+            value = (value + 7) % 100
             cd.add_metric_rows(db, [(datetime.now(UTC), ids[0], "cpu_percent", value)])
 
     writer = threading.Thread(target=new_samples)
