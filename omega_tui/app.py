@@ -47,6 +47,7 @@ from omega_tui.widgets.safe_text import clean  # noqa: E402
 from omega_tui.widgets.status_line import PollState  # noqa: E402
 
 REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+SCREENS_GROUP = Binding.Group("Screens")   # "1234 Screens" in the footer: room at 80 columns
 CHROME_TICK_SECONDS = 5.0
 SCREEN_NAMES = {"overview": "Nodes", "sessions": "Sessions", "alerts": "Alerts", "audit": "Audit"}
 
@@ -82,10 +83,10 @@ class OmegaApp(App):
     DEFAULT_MODE = "overview"
     COMMANDS = App.COMMANDS | {ClusterCommands}
     BINDINGS = [
-        Binding("1", "show_mode('overview')", "Nodes", id="overview"),
-        Binding("2", "show_mode('sessions')", "Sessions", id="sessions"),
-        Binding("3", "show_mode('alerts')", "Alerts", id="alerts"),
-        Binding("4", "show_mode('audit')", "Audit", id="audit"),
+        Binding("1", "show_mode('overview')", "Nodes", id="overview", group=SCREENS_GROUP),
+        Binding("2", "show_mode('sessions')", "Sessions", id="sessions", group=SCREENS_GROUP),
+        Binding("3", "show_mode('alerts')", "Alerts", id="alerts", group=SCREENS_GROUP),
+        Binding("4", "show_mode('audit')", "Audit", id="audit", group=SCREENS_GROUP),
         # Not in the footer (room at 80 columns); the status line shows the interval and PAUSED.
         Binding("r", "poll_now", "Refresh", id="refresh", show=False),
         Binding("p", "toggle_pause", "Pause", id="pause", show=False),

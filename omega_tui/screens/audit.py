@@ -24,8 +24,8 @@ from omega_tui.widgets.keyed_table import Cell, ColumnSpec, KeyedTable, cell_con
 from omega_tui.widgets.safe_text import clean
 
 COLUMN_SPECS = (
-    ColumnSpec("at", "TIME", 8, 0),
-    ColumnSpec("operator", "OPERATOR", 8, 0, max_width=14),
+    ColumnSpec("at", "TIME", 12, 0),
+    ColumnSpec("operator", "OPERATOR", 8, 0, max_width=10),
     ColumnSpec("action", "ACTION", 11, 0),
     ColumnSpec("target", "TARGET", 14, 0, max_width=30),
     ColumnSpec("result", "RESULT", 11, 0),
@@ -39,6 +39,16 @@ RESULTS: dict[str, Cell] = {
     "refused": ("✗ refused", "error bold"),
     "failed": ("✗ failed", "error bold"),
 }
+
+
+def short_time(when: datetime | None, now: datetime) -> str:
+    """HH:MM:SS today, 'Mar 14 09:24' this year, else the date: at most 12 characters."""
+    if when is None:
+        return MISSING
+    local = when.astimezone(now.tzinfo) if when.tzinfo and now.tzinfo else when
+    if local.date() == now.date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%b %d %H:%M" if local.year == now.year else "%Y-%m-%d")
 
 
 def result_cell(result: str) -> Cell:
@@ -73,7 +83,7 @@ def audit_matches(entry: AuditEntry, needle: str, names: dict[str, str]) -> bool
 
 def audit_cells(entry: AuditEntry, names: dict[str, str], columns, now: datetime) -> tuple[Cell, ...]:
     values: dict[str, Cell] = {
-        "at": (clock_time(entry.at, now), ""),
+        "at": (short_time(entry.at, now), ""),
         "operator": (entry.operator, "bold"),
         "action": (entry.action, ""),
         "target": (target_text(entry, names), "primary"),

@@ -33,7 +33,7 @@ class ConsoleScreen(Screen):
     # clears a filter or returns from a jump.
     BINDINGS = [
         Binding("escape", "back", "Back", id="back", show=False),
-        Binding("x", "dismiss_activity", "Dismiss", id="dismiss", show=False),
+        Binding("x", "dismiss_activity", "Dismiss messages", id="dismiss", show=False),
     ]
     # Actions that change the cluster: gone (not shown, keys do nothing) in read-only mode.
     CHANGING_ACTIONS = frozenset({"drain", "resume", "cancel", "acknowledge", "resolve", "mark"})

@@ -66,7 +66,9 @@ class OverviewScreen(ConsoleScreen):
             return []
         table = self.table
         keys = table.marked or ({table.cursor_key} if table.cursor_key else set())
-        return [node for node in snapshot.nodes if node.node_id in keys]
+        shown = {key: index for index, key in enumerate(table.keys)}   # in the order on screen
+        nodes = [node for node in snapshot.nodes if node.node_id in keys]
+        return sorted(nodes, key=lambda n: shown.get(n.node_id, len(shown)))
 
     def action_mark(self) -> None:
         key = self.table.cursor_key

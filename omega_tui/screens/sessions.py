@@ -310,7 +310,9 @@ class SessionsScreen(ConsoleScreen):
         if snapshot is None:
             return
         keys = self.table.marked or ({self.table.cursor_key} if self.table.cursor_key else set())
-        sessions = [s for s in snapshot.sessions if s.session_id in keys]
+        shown = {key: index for index, key in enumerate(self.table.keys)}   # in the order on screen
+        sessions = sorted((s for s in snapshot.sessions if s.session_id in keys),
+                          key=lambda s: shown.get(s.session_id, len(shown)))
         if sessions:
             self.omega.act(confirmation.for_sessions(sessions, self.omega.now()), on_go_ahead=self._clear_marks)
 
