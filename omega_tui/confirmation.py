@@ -60,6 +60,13 @@ def _session_line(session: Session, now: datetime) -> str:
             f"{clean(session.status, 12)}{node}, {runtime}")
 
 
+def _node_session_line(session: Session, now: datetime) -> str:
+    """One of a node's sessions, in the drain dialog: name, user, status, how long it has run."""
+    ran = seconds_between(session.start_time, now) if session.start_time else None
+    return (f"  {clean(session.session_name, 28):<28} {clean(session.username, 14) or '?':<14} "
+            f"{clean(session.status, 10):<10} {duration(ran) if ran is not None else 'not started'}")
+
+
 def _listed(lines: list[str]) -> list[str]:
     if len(lines) <= LISTED:
         return lines
@@ -85,7 +92,7 @@ def for_nodes(action: str, nodes: list[Node], snapshot: ClusterSnapshot, now: da
         title = f"Drain {name}?"
         lines = [f"No new sessions will be placed on {name}; the sessions on it keep running.",
                  f"{name}: {impacts[0][0]}."]
-        lines += _listed([f"  {_session_line(s, now)}" for s in _sessions_on(nodes[0], snapshot)])
+        lines += _listed([_node_session_line(s, now) for s in _sessions_on(nodes[0], snapshot)])
         typed = name if running else None
     else:
         title = f"Drain {_plural(len(nodes), 'node')}?"

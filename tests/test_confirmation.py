@@ -23,7 +23,7 @@ def test_confirmation_is_scaled_to_risk():
     busy = confirmation.for_nodes("drain", nodes(snapshot, "gpu-01"), snapshot, now)
     assert busy.title == "Drain gpu-01?" and busy.typed_phrase == "gpu-01"
     assert "gpu-01: 1 session on it (1 running), 8 GPUs." in busy.lines
-    assert "  train-diffusion: user alice, running on gpu-01, has run 1d01h" in busy.lines
+    assert "  train-diffusion              alice          running    1d01h" in busy.lines
 
     idle = confirmation.for_nodes("drain", nodes(snapshot, "ctl-01"), snapshot, now)
     assert idle.typed_phrase is None and idle.ask

@@ -54,12 +54,12 @@ NARROW_WIDTH = 120
 
 
 def drained_by(node: Node | None, snapshot: ClusterSnapshot, now: datetime) -> str:
-    """'by ops2 at 14:02:11' for a draining node, from the newest successful drain in the audit trail."""
+    """'asked by ops2 at 14:02:11' for a draining node, from the newest successful drain in the audit trail."""
     if node is None or node.status != "draining":
         return ""
     entry = next((e for e in snapshot.audit if e.target_id == node.node_id and e.action == "drain"
                   and e.result == "ok"), None)
-    return f"by {clean(entry.operator, 20)} at {clock_time(entry.at, now)}" if entry is not None else ""
+    return f"asked by {clean(entry.operator, 20)} at {clock_time(entry.at, now)}" if entry is not None else ""
 
 
 def inventory(node: Node | None, now: datetime, drain_note: str = "") -> Content:
@@ -77,8 +77,7 @@ def inventory(node: Node | None, now: datetime, drain_note: str = "") -> Content
 
     lines = [
         Content.assemble(field("host"), (clean(node.hostname, 60), "bold")),
-        Content.assemble(field("state"), cell_content(status_words.drain_progress(node)),
-                         (f" ({drain_note})" if drain_note else "", "$foreground-muted"), "  heartbeat ",
+        Content.assemble(field("state"), cell_content(status_words.drain_progress(node)), "  heartbeat ",
                          cell_content(status_words.reachability(node, now))),
         Content.assemble(field("type"), clean(node.node_type), "  address ", clean(node.ip_address) or MISSING),
         Content.assemble(field("capacity"), " · ".join(capacity)),
@@ -86,6 +85,8 @@ def inventory(node: Node | None, now: datetime, drain_note: str = "") -> Content
                          "  last beat ", last_beat),
         Content.assemble(field("id"), (clean(node.node_id), "$foreground-muted")),
     ]
+    if drain_note:
+        lines.insert(2, Content.assemble(field("drain"), (drain_note, "$foreground-muted")))
     if node.heartbeat is not None and node.heartbeat.problem:
         lines.append(Content.assemble(field("bad beat"), (clean(node.heartbeat.problem, 60), "$warning")))
     if not node.in_postgres:
