@@ -27,7 +27,10 @@ Line = tuple[str, str]   # (text, style), as table cells
 
 
 def result_line(result: ActionResult, name: str | None = None) -> Line:
-    message = clean(result.message, 200)
+    message = result.message
+    if name and result.target_id and result.target_id != name:   # "event:4ed1… acknowledged": say which
+        message = message.replace(result.target_id, name)
+    message = clean(message, 200)
     if result.result == OK:
         return ("✓ " + message, "success")
     if result.result == ALREADY:

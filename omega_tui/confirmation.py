@@ -34,7 +34,9 @@ class Confirmation:
 
     @property
     def confirm_label(self) -> str:
-        return VERBS[self.action] if self.action != "cancel" else "Cancel session"
+        if self.action == "cancel":   # not just "Cancel": that is the button that backs out
+            return "Cancel session" if len(self.targets) == 1 else f"Cancel {len(self.targets)} sessions"
+        return VERBS[self.action]
 
 
 def _plural(count: int, word: str) -> str:

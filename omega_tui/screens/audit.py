@@ -30,7 +30,7 @@ COLUMN_SPECS = (
     ColumnSpec("target", "TARGET", 14, 0, max_width=30),
     ColumnSpec("result", "RESULT", 11, 0),
     ColumnSpec("change", "BEFORE → AFTER", 24, 2, max_width=40),
-    ColumnSpec("detail", "DETAIL", 20, 3, max_width=70),
+    ColumnSpec("detail", "DETAIL", 30, 3, max_width=70),   # wide terminals; the panel below shows it anyway
 )
 RESULTS: dict[str, Cell] = {
     "ok": ("✓ ok", "success"),
@@ -167,6 +167,8 @@ class AuditScreen(ConsoleScreen):
         snapshot = self.shown_snapshot
         count = len(snapshot.audit) if snapshot is not None else 0
         words = f"{count} entries" if count else "no entries"
+        if self.filter_text and count:
+            words = f"{len(self.table.keys)} of {words}"
         if self.filter_text:
             words += f"  filter: {clean(self.filter_text, 30)}"
         return words

@@ -72,7 +72,7 @@ def drain_progress(node: Node) -> Cell:
         return node_status(node)
     left = node.sessions_total
     if not left:
-        return ("▼ drained · no live sessions left", DRAINED[1])
+        return ("▼ drained · no live sessions", DRAINED[1])
     return (f"▼ draining · {left} session{'' if left == 1 else 's'} left", "warning bold")
 
 
