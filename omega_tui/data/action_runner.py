@@ -61,7 +61,7 @@ class ActionRunner:
                 self._drop_pg()
                 reason = describe_pg_error(exc, self.settings.dsn)
                 return ActionResult(action, kind, target, None, FAILED,
-                                    f"{action} not done: PostgreSQL: {reason}")
+                                    f"{action} failed: PostgreSQL: {reason} (the next poll shows what happened)")
         if result.notified is False and self._redis is None:
             result = replace(result, message=f"{result.message}; Redis not told (unavailable): the database is right")
         return result
