@@ -18,8 +18,8 @@ if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:
 import threading  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
-from pathlib import Path  # noqa: E402
 from functools import partial  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Callable, Protocol  # noqa: E402
 
 from textual.app import App  # noqa: E402
@@ -47,7 +47,7 @@ from omega_tui.widgets.safe_text import clean  # noqa: E402
 from omega_tui.widgets.status_line import PollState  # noqa: E402
 
 REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-SCREENS_GROUP = Binding.Group("Screens")   # "1234 Screens" in the footer: room at 80 columns
+SCREENS_GROUP = Binding.Group("Screens")   # "1 2 3 4 Screens" in the footer: room at 80 columns
 CHROME_TICK_SECONDS = 5.0
 SCREEN_NAMES = {"overview": "Nodes", "sessions": "Sessions", "alerts": "Alerts", "audit": "Audit"}
 

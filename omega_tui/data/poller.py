@@ -339,7 +339,7 @@ class Poller:
             self._audit.read(db)
         except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName,
                 psycopg.errors.InsufficientPrivilege):
-            self._conn.rollback()
+            self._end_transaction()   # the poll's reads are all done; only the audit trail is missing
             notices.append("the audit trail (omega_console.audit_log) cannot be read")
         except psycopg.Error as exc:
             self._drop_pg()
