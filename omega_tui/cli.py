@@ -144,12 +144,14 @@ def _add_console_parsers(sub) -> None:
     console.add_argument("--refresh", type=_positive_float, metavar="SECONDS", help="seconds between polls (default 2)")
     console.add_argument("--theme", help="omega-dark (default), omega-light, omega-high-contrast, or a user theme")
     console.add_argument("--fixed-data", action="store_true", help="made-up data instead of the stores, to try the screens")
+    console.add_argument("--read-only", action="store_true",
+                         help="no action keys (drain, cancel, acknowledge...); also profile key read_only")
     console.set_defaults(handler=cmd_console)
 
     shot = sub.add_parser("snapshot", help="render one console screen to an SVG file, headless, and exit")
     _add_store_options(shot)
     shot.add_argument("--screen", default="overview", metavar="SCREEN",
-                      help="overview (default), sessions, alerts, or node:HOSTNAME")
+                      help="overview (default), sessions, alerts, audit, or node:HOSTNAME")
     shot.add_argument("--out", required=True, metavar="FILE.svg", help="where to write the SVG")
     shot.add_argument("--size", type=_terminal_size, default=(120, 40), metavar="COLSxLINES",
                       help="terminal size (default 120x40)")
@@ -265,12 +267,19 @@ def cmd_console(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.refresh:
         settings = replace(settings, refresh=args.refresh)
+    if args.read_only:
+        settings = replace(settings, read_only=True)
     source = _console_source(args, settings)
+    actions = None
+    if not args.fixed_data and not settings.read_only:
+        from omega_tui.data.action_runner import ActionRunner
+
+        actions = ActionRunner(settings)
     from omega_tui.app import run_console
     from omega_tui.theme_files import ThemeError
 
     try:
-        return run_console(settings, theme=args.theme, source=source)
+        return run_console(settings, theme=args.theme, source=source, actions=actions)
     except ThemeError as exc:
         raise CommandError(str(exc)) from None
 

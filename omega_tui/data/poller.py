@@ -3,7 +3,7 @@
 A poll costs O(nodes), not O(history): the short history lives here in
 memory and only node_metrics rows newer than the watermark (less a small
 overlap for late rows) are read. A poll is a constant number of statements
-(six queries, in one read-only REPEATABLE READ transaction so they agree
+(seven queries, in one read-only REPEATABLE READ transaction so they agree
 with each other; the first poll loads the short history in batches of
 nodes) and one Redis round trip. PollStats counts those queries and round
 trips (a Redis reconnect adds its PING); connecting to PostgreSQL (with its
@@ -32,6 +32,7 @@ from redis.retry import Retry
 
 from omega_tui.data import pg_reads
 from omega_tui.data.alerts import AlertBuilder
+from omega_tui.data.audit_trail import AuditTrail
 from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
 from omega_tui.data.metric_history import MetricHistory, to_datetime
 from omega_tui.data.models import (
@@ -85,6 +86,7 @@ class Poller:
         self._placed_sessions: dict = {}   # (session, queue position) -> session with its position
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
+        self._audit = AuditTrail()
 
         # The last data each store gave; kept while that store is unavailable.
         self._pg_nodes: list[pg_reads.PgNode] = []
@@ -183,6 +185,8 @@ class Poller:
         if pg_fresh:
             self._read_acks(now, [a.alert_id for a in alerts], counts, notices)
         alerts = self._alerts.with_acks(alerts, self._acks)
+        if pg_fresh:
+            self._read_audit(now, counts, notices)
 
         notices.extend(self._data_notices())
         return ClusterSnapshot(
@@ -203,6 +207,7 @@ class Poller:
             ),
             resolved_alerts=tuple(self._resolved),
             notices=tuple(notices),
+            audit=self._audit.entries,
         )
 
     # --- PostgreSQL -----------------------------------------------------------
@@ -319,6 +324,23 @@ class Poller:
             # else works, only acknowledgements are unavailable.
             self._acks = {}
             notices.append("no omega_console.alert_acks (run: omega-tui db migrate): acknowledgements not shown")
+        except psycopg.Error as exc:
+            self._drop_pg()
+            self._pg_health.failed(now, describe_pg_error(exc, self.settings.dsn))
+        finally:
+            counts["sql"] += db.statements
+
+    def _read_audit(self, now: datetime, counts: dict, notices: list[str]) -> None:
+        """New rows of the audit trail (everyone's actions), one statement on its primary key."""
+        if self._conn is None or self._conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            return   # the acks' table is missing (not migrated): so is this one
+        db = _CountingDb(self._conn)
+        try:
+            self._audit.read(db)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName,
+                psycopg.errors.InsufficientPrivilege):
+            self._end_transaction()   # the poll's reads are all done; only the audit trail is missing
+            notices.append("the audit trail (omega_console.audit_log) cannot be read")
         except psycopg.Error as exc:
             self._drop_pg()
             self._pg_health.failed(now, describe_pg_error(exc, self.settings.dsn))

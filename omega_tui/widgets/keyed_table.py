@@ -64,6 +64,7 @@ class ColumnSpec:
 
 
 CELL_PADDING = 2          # DataTable's cell padding, both sides
+MARK = "■"                # a marked row (space): its first cell starts with this
 SCROLLBAR_ALLOWANCE = 2
 
 
@@ -110,6 +111,7 @@ class KeyedTable(DataTable):
         self._order: list[str] = []
         self._styles: dict[str, Style] = {}
         self.cells_updated = 0  # for tests and measurements: cells touched since mounted
+        self.marked: set[str] = set()  # row keys marked by the operator; shown by show_rows()
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
@@ -165,7 +167,8 @@ class KeyedTable(DataTable):
         """
         unique: dict[str, Sequence[Cell]] = {}
         for key, cells in rows:
-            unique.setdefault(key, cells)
+            if key not in unique:
+                unique[key] = self._with_mark(cells) if key in self.marked else cells
         rows = list(unique.items())
         wanted = unique.keys()
         cursor_key = self.cursor_key
@@ -189,7 +192,25 @@ class KeyedTable(DataTable):
                 if index != self.cursor_row:
                     self.move_cursor(row=index, animate=False)
 
+    def toggle_mark(self, key: str) -> bool:
+        """Mark or unmark `key` (the screen shows its rows again to display it); True if now marked."""
+        if key in self.marked:
+            self.marked.discard(key)
+            return False
+        self.marked.add(key)
+        return True
+
     # -- internals ---------------------------------------------------------------
+
+    def _with_mark(self, cells: Sequence[Cell]) -> tuple[Cell, ...]:
+        if not cells or not self._table_columns:
+            return tuple(cells)
+        width = self._table_columns[0].width
+        text, style = cells[0]
+        marked = (MARK + (" " if width > 3 else "") + text.strip()) if text.strip() else MARK
+        while cell_len(marked) > width:
+            marked = marked[:-1]
+        return ((marked, f"{style} accent bold".strip()),) + tuple(cells[1:])
 
     def _label(self, column: Column) -> Text:
         label = column.label.rjust(column.width) if column.align_right else column.label
