@@ -30,6 +30,7 @@ def check_stores(settings) -> CheckReport:
             node_ids = _check_postgres(settings, report)
         except StoreError as exc:
             report.unreachable.append(exc)
+        _check_replicas(settings, report)
     if not settings.redis_url:
         report.unreachable.append(StoreError("Redis", "no URL given (--redis, OMEGA_REDIS_URL, REDIS_*, or a profile)"))
     else:
@@ -67,6 +68,16 @@ def _check_postgres(settings, report: CheckReport) -> list[str]:
             return [str(r[0]) for r in conn.execute("SELECT node_id FROM nodes")]
         except psycopg.Error as exc:
             raise StoreError("PostgreSQL", describe_pg_error(exc, settings.dsn)) from None
+
+
+def _check_replicas(settings, report: CheckReport) -> None:
+    from omega_tui.data.read_replicas import replica_status
+
+    for dsn in settings.read_dsns:
+        try:
+            report.lines.append(replica_status(dsn, connect_timeout=settings.connect_timeout))
+        except StoreError as exc:
+            report.problems.append(str(exc))
 
 
 def _check_redis(settings, report: CheckReport, node_ids: list[str]) -> None:
