@@ -243,3 +243,16 @@ def test_check_and_db_status_show_the_replicas(dsn, replica_dsn, redis_url, caps
     assert "pw-replica-secret" not in out + err
     assert main(["db", "status", "--dsn", dsn, "--read-dsn", replica_dsn]) == 0
     assert "in recovery" in capsys.readouterr().out
+
+
+def test_the_status_line_names_the_source_and_the_lag():
+    from omega_tui.data.models import StoreHealth
+    from omega_tui.widgets.status_line import store_age
+
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    on_replica = StoreHealth("PostgreSQL", HealthState.OK, last_ok=now, source="replica r1:5432/omega", lag_seconds=3.4)
+    assert store_age(on_replica, now, wide=True).plain == "PostgreSQL replica lag 3s ✓ 0s"
+    fallback = StoreHealth("PostgreSQL", HealthState.OK, last_ok=now, source="primary (fallback: ...)")
+    assert store_age(fallback, now, wide=False).plain == "PG primary ✓ 0s"
+    plain = StoreHealth("PostgreSQL", HealthState.OK, last_ok=now)
+    assert store_age(plain, now, wide=True).plain == "PostgreSQL ✓ 0s"

@@ -57,6 +57,11 @@ def primaries(client: RedisCluster) -> list:
     return client.get_primaries()
 
 
+def master_port_of(cluster, port: int) -> int | None:
+    with cluster.node_client(port) as client:
+        return client.info("replication").get("master_port")
+
+
 def one_id_per_master(client: RedisCluster) -> dict[str, str]:
     """A fresh node id whose heartbeat key lands on each master."""
     found: dict[str, str] = {}
@@ -120,7 +125,10 @@ def test_poller_reads_every_heartbeat_across_slots_in_one_request_per_master(dsn
     client = redis_connect(cluster_url)
     poller = Poller(Settings(dsn=dsn, redis_url=cluster_url))
     try:
-        ticks(sim, 6)
+        start = datetime.now(UTC) - timedelta(seconds=30 * 7)
+        ticks(sim, 3, start=start)
+        query(dsn, "UPDATE nodes SET status = 'draining' RETURNING 1")   # no placements: arrivals queue up
+        ticks(sim, 5, start=start + timedelta(seconds=90))
         strangers = one_id_per_master(client)   # heartbeating, unknown to PostgreSQL, one on each master
         for node_id in strangers.values():
             client.set(f"node:heartbeat:{node_id}", json.dumps({"timestamp": time.time(), "status": "active"}), ex=30)
@@ -152,7 +160,7 @@ def test_poller_reads_every_heartbeat_across_slots_in_one_request_per_master(dsn
     spread = {client.nodes_manager.get_node_from_slot(key_slot(f"node:heartbeat:{i}".encode())).name for i in sim_ids}
     assert len(spread) == 3
     # The queue, replaced in MULTI/EXEC on its slot, is read in order.
-    assert queue, "demand 4 should leave sessions waiting"
+    assert queue, "with every node draining, new sessions wait"
     positions = {s.session_id: s.queue_position for s in second.sessions if s.queue_position is not None}
     assert sorted(positions, key=positions.get) == [q for q in queue if q in positions] and positions
     # One request per master, the masters only, and the figure the poller reports agrees.
@@ -180,7 +188,10 @@ def test_queue_and_control_channel_work_cluster_wide(dsn, redis_cluster, cluster
         session_id = query(dsn, "SELECT session_id FROM sessions WHERE status = 'running' LIMIT 1")[0][0]
         runner.start()
         deadline = time.monotonic() + 10
-        while not sum(count for _, count in client.pubsub_numsub("omega:control", target_nodes=RedisCluster.ALL_NODES)) > len(listeners):
+        def subscribers() -> int:
+            return sum(count for _, count in client.pubsub_numsub("omega:control", target_nodes=RedisCluster.ALL_NODES))
+
+        while not subscribers() > len(listeners):
             assert time.monotonic() < deadline, "simulator did not subscribe"
             time.sleep(0.02)
         assert ticked.wait(10)   # its first tick has written the queue; the next is an hour away
@@ -229,6 +240,38 @@ def test_agent_writes_its_heartbeat_to_the_cluster(dsn, cluster_url, tmp_path):
 
 
 # --- failover ---------------------------------------------------------------------------------------
+
+def test_a_planned_failover_is_followed_within_the_poll(dsn, redis_cluster, cluster_url):
+    """A replica taking over (CLUSTER FAILOVER): the old master answers MOVED, the poll reads those
+    keys again through redis-py, refreshes the slot map, and no health event is raised."""
+    sim = make_sim(dsn, cluster_url, nodes=12)
+    poller = Poller(Settings(dsn=dsn, redis_url=cluster_url))
+    try:
+        ticks(sim, 2)
+        assert poller.poll().redis.ok
+        client = redis_connect(cluster_url)
+        first_key = f"node:heartbeat:{sim.nodes[0].node_id}".encode()
+        old_master = client.nodes_manager.get_node_from_slot(key_slot(first_key))
+        client.close()
+        replica = next(n.port for n in redis_cluster.nodes
+                       if n.running() and master_port_of(redis_cluster, n.port) == old_master.port)
+        with redis_cluster.node_client(replica) as promote:
+            assert promote.cluster("FAILOVER")
+            wait = time.monotonic() + 20
+            while promote.info("replication")["role"] != "master" or master_port_of(redis_cluster, old_master.port) is None:
+                assert time.monotonic() < wait, "the replica did not take over"
+                time.sleep(0.05)
+        redis_cluster.wait_healthy()
+        moved = poller.poll()
+        settled = poller.poll()
+    finally:
+        poller.close()
+        sim.close()
+    assert moved.redis.ok and settled.redis.ok
+    assert moved.stats.redis_round_trips > 3   # the redirected keys were read again, once
+    assert settled.stats.redis_round_trips == 3
+    assert all(n.reachability is Reachability.LIVE for n in settled.nodes)
+
 
 def test_a_killed_master_is_a_redis_health_event_and_heals_itself(dsn, redis_cluster, cluster_url):
     sim = make_sim(dsn, cluster_url, nodes=12)

@@ -36,7 +36,9 @@ from redis.retry import Retry
 
 from omega_tui.data import pg_reads
 from omega_tui.data.alerts import AlertBuilder
-from omega_tui.data.connect import REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
+from omega_tui.data.connect import (
+    REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
+)
 from omega_tui.data.metric_history import MetricHistory, to_datetime
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
@@ -262,7 +264,8 @@ class Poller:
         health = self._pg_health.health()
         if not self._source.enabled:
             return health
-        return replace(health, source=self._source.label(), lag_seconds=self._lag if self._source.current is not None else None)
+        on_replica = self._source.current is not None
+        return replace(health, source=self._source.label(), lag_seconds=self._lag if on_replica else None)
 
     def _back_to_replica(self, now: datetime) -> None:
         """Reading the primary or a later replica: move to a preferred replica once it answers again."""

@@ -171,7 +171,8 @@ class HeartbeatReader:
             self._take_scan_step(results[batches + 1], known, problems)
         return self._reading(ids, values, results[batches], known, problems, round_trips=1)
 
-    def _reading(self, ids, values, queue_result, known: set[str], problems: list[str], round_trips: int) -> RedisReading:
+    def _reading(self, ids, values, queue_result, known: set[str], problems: list[str],
+                 round_trips: int) -> RedisReading:
         heartbeats: dict[str, Heartbeat | None] = {}
         parsed = {}
         for node_id, raw in zip(ids, values):

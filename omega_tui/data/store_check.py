@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from omega_tui.data.connect import REDIS_ERRORS, StoreError, is_cluster, describe_pg_error, describe_redis_error, pg_connect, redis_connect
+from omega_tui.data.connect import (
+    REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, is_cluster, pg_connect, redis_connect,
+)
 from omega_tui.masking import mask_dsn
 
 HEARTBEAT_PREFIX = "node:heartbeat:"

@@ -21,7 +21,8 @@ from pathlib import Path
 from omega_tui.demo.embedded import EmbeddedServerError, _package_dir, _port_open
 
 CLUSTER_BUS_OFFSET = 10000   # Redis 6 listens for the cluster bus on port + 10000
-PORT_RANGE = (20000, 29999)  # low enough that port + 10000 is a valid port, below the ephemeral range
+PORT_RANGE = (10000, 22767)  # so that port + 10000 stays below Linux's ephemeral ports (32768 up)
+START_ATTEMPTS = 5           # a port taken between choosing it and binding it: try another
 
 
 def redis_cli_binary() -> Path:
@@ -31,16 +32,12 @@ def redis_cli_binary() -> Path:
     return binary
 
 
-def _cluster_ports(count: int) -> list[int]:
-    """`count` ports whose cluster bus port (+10000) is free as well."""
-    ports: list[int] = []
-    for _ in range(count * 50):
+def _free_cluster_port(taken: set[int]) -> int:
+    """A free port whose cluster bus port (+10000) is free as well."""
+    for _ in range(200):
         port = random.randint(*PORT_RANGE)
-        if port in ports or _port_open(port) or _port_open(port + CLUSTER_BUS_OFFSET):
-            continue
-        ports.append(port)
-        if len(ports) == count:
-            return ports
+        if port not in taken and not _port_open(port) and not _port_open(port + CLUSTER_BUS_OFFSET):
+            return port
     raise EmbeddedServerError("no free ports for a Redis Cluster")
 
 
@@ -79,13 +76,9 @@ class EmbeddedRedisCluster:
         if not server.exists():
             raise EmbeddedServerError(f"redis-server not found at {server}")
         count = self.masters * (1 + self.replicas_per_master)
-        for port in _cluster_ports(count):
-            directory = self.root / f"node-{port}"
-            directory.mkdir(parents=True, exist_ok=True)
-            self.nodes.append(ClusterNodeProcess(port, directory))
         try:
-            for node in self.nodes:
-                self._start_node(node, server, timeout)
+            for _ in range(count):
+                self.nodes.append(self._start_new_node(server, timeout))
             hosts = [f"127.0.0.1:{n.port}" for n in self.nodes]
             result = subprocess.run(
                 [str(cli), "--no-auth-warning", "-a", self.password, "--cluster", "create", *hosts,
@@ -93,12 +86,29 @@ class EmbeddedRedisCluster:
                 capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
             )
             if result.returncode != 0:
-                raise EmbeddedServerError(f"redis-cli --cluster create failed: {result.stdout[-500:]}{result.stderr[-500:]}")
+                output = (result.stdout + result.stderr)[-800:]
+                raise EmbeddedServerError(f"redis-cli --cluster create failed: {output}")
             self.wait_healthy(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_new_node(self, server: Path, timeout: float) -> ClusterNodeProcess:
+        taken = {n.port for n in self.nodes}
+        for attempt in range(START_ATTEMPTS):
+            port = _free_cluster_port(taken)
+            node = ClusterNodeProcess(port, self.root / f"node-{port}")
+            node.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                self._start_node(node, server, timeout)
+                return node
+            except EmbeddedServerError:
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                if node.running():
+                    node.process.kill()
+        raise AssertionError("unreachable")
 
     def _start_node(self, node: ClusterNodeProcess, server: Path, timeout: float) -> None:
         conf = node.directory / "redis.conf"
@@ -122,7 +132,8 @@ class EmbeddedRedisCluster:
                 raise EmbeddedServerError(f"Redis cluster node did not start (see {node.directory / 'redis.log'})")
             time.sleep(0.02)
 
-    def _client(self, port: int):
+    def node_client(self, port: int):
+        """A plain client of one node (not cluster-aware)."""
         import redis
 
         return redis.Redis(host="127.0.0.1", port=port, password=self.password, socket_timeout=2,
@@ -139,7 +150,7 @@ class EmbeddedRedisCluster:
                 if not node.running():
                     continue
                 try:
-                    with self._client(node.port) as client:
+                    with self.node_client(node.port) as client:
                         if client.cluster("INFO").get("cluster_state") != "ok":
                             problems.append(f"{node.port}: cluster not ok")
                         info = client.info("replication")
@@ -157,7 +168,7 @@ class EmbeddedRedisCluster:
         ports = []
         for node in self.nodes:
             if node.running():
-                with self._client(node.port) as client:
+                with self.node_client(node.port) as client:
                     if client.info("replication").get("role") == "master":
                         ports.append(node.port)
         return ports
