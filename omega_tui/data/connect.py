@@ -220,12 +220,12 @@ def redis_connect(
                     raise
     except ValueError as exc:
         raise StoreError("Redis", f"malformed URL ({describe_redis_error(exc, url)})") from None
-    except (redis.RedisError, RedisClusterException) as exc:
+    except REDIS_ERRORS as exc:
         raise StoreError("Redis", describe_redis_error(exc, url)) from None
     if check:
         try:
             client.ping()
-        except (redis.RedisError, RedisClusterException) as exc:
+        except REDIS_ERRORS as exc:
             client.close()
             raise StoreError("Redis", describe_redis_error(exc, url)) from None
     return client

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from redis.cluster import key_slot
-from redis.exceptions import AskError, MovedError, TryAgainError
+from redis.exceptions import AskError, MovedError, ResponseError, TryAgainError
 
 from omega_tui.data.connect import is_cluster
 from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Heartbeat, Reachability
@@ -130,6 +130,50 @@ class RedisReading:
     round_trips: int
 
 
+REDIRECTIONS = (MovedError, AskError, TryAgainError)
+
+
+class _MasterRequest:
+    """The commands for one master of a cluster, and what each reply is for."""
+
+    def __init__(self, node):
+        self.node = node
+        self.commands: list[tuple] = []
+        self.what: list = []   # per command: node ids of an MGET, "queue", or ("scan", master name)
+
+    def add(self, command: tuple, what) -> None:
+        self.commands.append(command)
+        self.what.append(what)
+
+
+def _exchange(client, requests) -> list[list]:
+    """Write every master's commands first, then read every reply: one round trip of latency
+    however many masters, and none of a pipeline's per-command bookkeeping. An error reply is
+    returned in place; a connection that fails raises (and is not reused)."""
+    taken = []
+    try:
+        for master in requests:
+            pool = client.get_redis_connection(master.node).connection_pool
+            conn = pool.get_connection()
+            taken.append((pool, conn))
+            conn.send_packed_command(conn.pack_commands(master.commands))
+        return [[_reply(conn) for _ in master.commands] for (_, conn), master in zip(taken, requests)]
+    except BaseException:
+        for _, conn in taken:
+            conn.disconnect()   # replies may be left unread on it
+        raise
+    finally:
+        for pool, conn in taken:
+            pool.release(conn)
+
+
+def _reply(conn):
+    try:
+        return conn.read_response()
+    except ResponseError as exc:
+        return exc
+
+
 class HeartbeatReader:
     """Reads heartbeats and the queue; remembers discovered nodes and the SCAN cursor.
 
@@ -214,55 +258,46 @@ class HeartbeatReader:
             by_slot.setdefault(slot, []).append(node_id)
 
         manager = client.nodes_manager
-        queue_node = manager.get_node_from_slot(key_slot(QUEUE_KEY.encode()))
-        plans: dict[str, dict] = {}
+        requests: dict[str, _MasterRequest] = {}
 
-        def plan(node) -> dict:
-            return plans.setdefault(node.name, {"node": node, "slots": [], "queue": False, "scan": None})
+        def request(node) -> _MasterRequest:
+            return requests.setdefault(node.name, _MasterRequest(node))
 
         for slot, slot_ids in by_slot.items():
-            plan(manager.get_node_from_slot(slot))["slots"].append(slot_ids)
-        plan(queue_node)["queue"] = True
+            request(manager.get_node_from_slot(slot)).add(("MGET", *[HEARTBEAT_PREFIX + i for i in slot_ids]), slot_ids)
+        request(manager.get_node_from_slot(key_slot(QUEUE_KEY.encode()))).add(
+            ("LRANGE", QUEUE_KEY, 0, QUEUE_LIMIT - 1), "queue")
         if self._cluster_scan_due(client, now):
             for name, cursor in self._scan_cursors.items():
-                plan(client.get_node(node_name=name))["scan"] = cursor
+                request(client.get_node(node_name=name)).add(
+                    ("SCAN", cursor, "MATCH", HEARTBEAT_PREFIX + "*", "COUNT", SCAN_COUNT), ("scan", name))
 
-        round_trips = 0
         values: dict[str, bytes | None] = {}
         redirected: list[str] = []
         queue_result = None
         problems: list[str] = []
-        for name, step in plans.items():
-            pipe = client.get_redis_connection(step["node"]).pipeline(transaction=False)
-            for slot_ids in step["slots"]:
-                pipe.execute_command("MGET", *[HEARTBEAT_PREFIX + i for i in slot_ids])
-            if step["queue"]:
-                pipe.lrange(QUEUE_KEY, 0, QUEUE_LIMIT - 1)
-            if step["scan"] is not None:
-                pipe.scan(step["scan"], match=HEARTBEAT_PREFIX + "*", count=SCAN_COUNT)
-            results = pipe.execute(raise_on_error=False)
-            round_trips += 1
-            for slot_ids, result in zip(step["slots"], results):
-                if isinstance(result, (MovedError, AskError, TryAgainError)):
-                    redirected.extend(slot_ids)
-                elif isinstance(result, Exception):
-                    raise result
+        round_trips = len(requests)
+        for master, replies in zip(requests.values(), _exchange(client, requests.values())):
+            for what, reply in zip(master.what, replies):
+                if what == "queue":
+                    queue_result = reply
+                    if isinstance(reply, REDIRECTIONS):
+                        queue_result = client.lrange(QUEUE_KEY, 0, QUEUE_LIMIT - 1)
+                        round_trips += 1
+                elif isinstance(what, tuple):
+                    self._take_cluster_scan_step(what[1], reply, known, problems)
+                elif isinstance(reply, REDIRECTIONS):
+                    redirected.extend(what)
+                elif isinstance(reply, Exception):
+                    raise reply
                 else:
-                    values.update(zip(slot_ids, result))
-            rest = results[len(step["slots"]):]
-            if step["queue"]:
-                queue_result, rest = rest[0], rest[1:]
-                if isinstance(queue_result, (MovedError, AskError, TryAgainError)):
-                    queue_result = client.lrange(QUEUE_KEY, 0, QUEUE_LIMIT - 1)
-                    round_trips += 1
-            if step["scan"] is not None:
-                self._take_cluster_scan_step(name, rest[0], known, problems)
+                    values.update(zip(what, reply))
         if redirected:
-            # The slot map moved under us: redis-py follows MOVED/ASK for these keys.
+            # The slot map moved under us (a failover, a resharding): refresh it, and
+            # let redis-py, which follows MOVED and ASK, read those keys again.
             manager.initialize()
-            redirected_values = client.mget_nonatomic([HEARTBEAT_PREFIX + i for i in redirected])
+            values.update(zip(redirected, client.mget_nonatomic([HEARTBEAT_PREFIX + i for i in redirected])))
             round_trips += 1
-            values.update(zip(redirected, redirected_values))
         return self._reading(ids, [values.get(i) for i in ids], queue_result, known, problems, round_trips)
 
     def _cluster_scan_due(self, client, now: datetime) -> bool:
@@ -288,7 +323,7 @@ class HeartbeatReader:
         if int(cursor):
             self._scan_cursors[name] = int(cursor)
         else:
-            del self._scan_cursors[name]
+            self._scan_cursors.pop(name, None)
 
     # --- discovery ----------------------------------------------------------------
 
