@@ -35,7 +35,9 @@ def _positive_float(text: str) -> float:
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection (flags > environment > config file)")
     group.add_argument("--dsn", help="PostgreSQL DSN (env OMEGA_DSN or POSTGRES_HOST/PORT/DB/USER/PASSWORD)")
-    group.add_argument("--redis", dest="redis_url", help="Redis URL (env OMEGA_REDIS_URL or REDIS_HOST/PORT/PASSWORD)")
+    group.add_argument("--redis", dest="redis_url",
+                       help="Redis URL, or redis+cluster://HOST:PORT,... for a Redis Cluster"
+                            " (env OMEGA_REDIS_URL or REDIS_HOST/PORT/PASSWORD)")
     group.add_argument("--profile", help="profile from the config file; 'demo' = the servers of `omega-tui demo`")
     group.add_argument("--config", dest="config_path", help="config file (default: user config dir, env OMEGA_TUI_CONFIG)")
     group.add_argument("--connect-timeout", type=_positive_float, help="seconds to wait for a connection (default 5)")

@@ -8,10 +8,11 @@ pass runs, and a new pass starts every DISCOVERY_INTERVAL.
 
 On a Redis Cluster an MGET may only name keys of one hash slot, so the keys
 are grouped by slot (each node id's slot is computed once), the slots by the
-master that serves them, and each master gets one pipeline: its MGETs, the
+master that serves them, and each master gets one request: its MGETs, the
 queue read if it holds the queue, and a SCAN step of its own while a
-discovery pass runs (every master is scanned). A poll is one request per
-master. Slot groups answered with a redirection (a failover or resharding
+discovery pass runs (every master is scanned). All requests are written
+before any reply is read, so a poll is one request per master and one round
+trip of latency. Slot groups answered with a redirection (a failover or resharding
 under way) are read again through redis-py, which follows redirections, and
 the slot map is refreshed.
 
