@@ -5,9 +5,10 @@ memory and only node_metrics rows newer than the watermark (less a small
 overlap for late rows) are read. A poll is a constant number of statements
 (six queries, in one read-only REPEATABLE READ transaction so they agree
 with each other; the first poll loads the short history in batches of
-nodes) and one Redis round trip. PollStats counts those queries and round
-trips (a Redis reconnect adds its PING); connecting to PostgreSQL (with its
-SET TIME ZONE) and the transaction's BEGIN/ROLLBACK are not counted.
+nodes) and one Redis round trip (one request per master on a Redis Cluster).
+PollStats counts those queries and requests (a Redis reconnect adds its
+PING); connecting to PostgreSQL (with its SET TIME ZONE) and the
+transaction's BEGIN/ROLLBACK are not counted.
 
 With read replicas (`settings.read_dsns`) the poll and the node-detail charts
 read the first replica that answers, plus one statement for its lag; see
