@@ -193,6 +193,8 @@ class StoreHealth:
     reason: str | None = None        # one line, passwords masked
     last_ok: datetime | None = None
     latency_ms: float | None = None
+    source: str | None = None        # PostgreSQL with read replicas: "replica HOST:PORT/DB" or "primary (...)"
+    lag_seconds: float | None = None   # how far that replica is behind its primary
 
     @property
     def ok(self) -> bool:

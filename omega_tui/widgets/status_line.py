@@ -19,8 +19,12 @@ class PollState:
 
 
 def store_age(health: StoreHealth, now: datetime, wide: bool) -> Content:
-    """'PostgreSQL ✓ 0s' (age of its data), or the state when it is not OK."""
+    """'PostgreSQL ✓ 0s' (age of its data), or the state when it is not OK; a read replica adds its lag."""
     name = health.store if wide else {"PostgreSQL": "PG"}.get(health.store, health.store)
+    if health.source is not None:
+        name += " replica" if health.lag_seconds is not None else " primary"
+    if health.lag_seconds is not None:
+        name += f" lag {duration(health.lag_seconds)}"
     if health.ok:
         return Content.assemble(f"{name} ", ("✓", "$success"), f" {age(health.last_ok, now)}")
     if health.last_ok is not None:
