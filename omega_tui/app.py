@@ -18,6 +18,7 @@ if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:
 import threading  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Protocol  # noqa: E402
 
@@ -25,12 +26,17 @@ from textual.app import App  # noqa: E402
 from textual.binding import Binding  # noqa: E402
 from textual.worker import Worker, WorkerState  # noqa: E402
 
+from omega_tui.activity import Activity  # noqa: E402
 from omega_tui.commands import ClusterCommands  # noqa: E402
 from omega_tui.config import Settings  # noqa: E402
+from omega_tui.confirmation import Confirmation  # noqa: E402
+from omega_tui.data.actions import ActionResult, current_actor  # noqa: E402
 from omega_tui.data.models import ClusterSnapshot, NodeDetail  # noqa: E402
-from omega_tui.messages import OpenAlert, OpenNode, OpenSession, PollFailed, SnapshotReady  # noqa: E402
+from omega_tui.messages import ActionsDone, OpenAlert, OpenNode, OpenSession, PollFailed, SnapshotReady  # noqa: E402
 from omega_tui.poll_schedule import PollSchedule, Stopped  # noqa: E402
 from omega_tui.screens.alerts import AlertsScreen  # noqa: E402
+from omega_tui.screens.audit import AuditScreen  # noqa: E402
+from omega_tui.screens.confirm import ConfirmScreen  # noqa: E402
 from omega_tui.screens.console_screen import ConsoleScreen  # noqa: E402
 from omega_tui.screens.help import HelpScreen  # noqa: E402
 from omega_tui.screens.node_detail import NodeDetailScreen  # noqa: E402
@@ -41,13 +47,23 @@ from omega_tui.widgets.safe_text import clean  # noqa: E402
 from omega_tui.widgets.status_line import PollState  # noqa: E402
 
 REFRESH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+SCREENS_GROUP = Binding.Group("Screens")   # "1 2 3 4 Screens" in the footer: room at 80 columns
 CHROME_TICK_SECONDS = 5.0
-SCREEN_NAMES = {"overview": "Nodes", "sessions": "Sessions", "alerts": "Alerts"}
+SCREEN_NAMES = {"overview": "Nodes", "sessions": "Sessions", "alerts": "Alerts", "audit": "Audit"}
 
 
 class DataSource(Protocol):
     def poll(self) -> ClusterSnapshot: ...
     def node_detail(self, node_id: str, window: timedelta) -> NodeDetail: ...
+    def close(self) -> None: ...
+
+
+class ActionTaker(Protocol):
+    """Runs one action on the cluster (omega_tui.data.action_runner.ActionRunner); called in a worker thread."""
+
+    actor: object
+
+    def run(self, action: str, target: str, *, typed_name: bool = True) -> ActionResult: ...
     def close(self) -> None: ...
 
 
@@ -63,13 +79,14 @@ def describe_error(error: BaseException) -> str:
 class OmegaApp(App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "omega-tui"
-    MODES = {"overview": OverviewScreen, "sessions": SessionsScreen, "alerts": AlertsScreen}
+    MODES = {"overview": OverviewScreen, "sessions": SessionsScreen, "alerts": AlertsScreen, "audit": AuditScreen}
     DEFAULT_MODE = "overview"
     COMMANDS = App.COMMANDS | {ClusterCommands}
     BINDINGS = [
-        Binding("1", "show_mode('overview')", "Nodes", id="overview"),
-        Binding("2", "show_mode('sessions')", "Sessions", id="sessions"),
-        Binding("3", "show_mode('alerts')", "Alerts", id="alerts"),
+        Binding("1", "show_mode('overview')", "Nodes", id="overview", group=SCREENS_GROUP),
+        Binding("2", "show_mode('sessions')", "Sessions", id="sessions", group=SCREENS_GROUP),
+        Binding("3", "show_mode('alerts')", "Alerts", id="alerts", group=SCREENS_GROUP),
+        Binding("4", "show_mode('audit')", "Audit", id="audit", group=SCREENS_GROUP),
         # Not in the footer (room at 80 columns); the status line shows the interval and PAUSED.
         Binding("r", "poll_now", "Refresh", id="refresh", show=False),
         Binding("p", "toggle_pause", "Pause", id="pause", show=False),
@@ -86,10 +103,14 @@ class OmegaApp(App):
         *,
         clock: Callable[[], datetime] | None = None,
         theme: str | None = None,
+        actions: ActionTaker | None = None,
     ) -> None:
         super().__init__()
         self.source = source
         self.settings = settings or Settings()
+        self.actions = actions   # None: no store to act on (fixed data)
+        self.read_only = self.settings.read_only
+        self.activity = Activity(actions.actor if actions is not None else current_actor(self.settings.operator))
         self.now = clock or local_now
         self.schedule = PollSchedule(self.settings.refresh)
         self.snapshot: ClusterSnapshot | None = None
@@ -157,8 +178,9 @@ class OmegaApp(App):
             return
         self.snapshot = snapshot
         self.poll_problem = None
+        self.activity.see_audit(snapshot.audit)
         screen = self.screen
-        if isinstance(screen, ConsoleScreen):
+        if isinstance(screen, ConsoleScreen):   # not under a modal: rendering waits until it closes
             screen.show_snapshot(snapshot)
 
     def on_poll_failed(self, message: PollFailed) -> None:
@@ -200,6 +222,71 @@ class OmegaApp(App):
     def exit(self, *args, **kwargs) -> None:
         self.stop_polling()  # wakes the poller thread at once, even in the middle of a poll
         super().exit(*args, **kwargs)
+
+    # -- actions -----------------------------------------------------------------
+
+    def act(self, confirmation: Confirmation, on_go_ahead: Callable[[], None] | None = None) -> None:
+        """Ask as `confirmation` says (or not at all), then run the action in a worker.
+
+        `on_go_ahead` runs once the operator has confirmed (a screen clears its marks).
+        """
+        if self.read_only:
+            return
+        if self.activity.running:
+            self.activity.refused(f"{confirmation.action}: wait, {self.activity.running} is still running")
+            self._refresh_chrome()
+            return
+        if not confirmation.ask:
+            self._start_action(confirmation)
+            return
+        self.push_screen(ConfirmScreen(confirmation), partial(self._confirmed, confirmation, on_go_ahead))
+
+    def refuse(self, message: str) -> None:
+        """An action the console will not even ask about (nothing selected, a target it cannot act on)."""
+        self.activity.refused(message)
+        self._refresh_chrome()
+
+    def _confirmed(self, confirmation: Confirmation, on_go_ahead, go_ahead: bool | None) -> None:
+        if go_ahead:
+            if on_go_ahead is not None and self.actions is not None:
+                on_go_ahead()
+            self._start_action(confirmation)
+
+    def _start_action(self, confirmation: Confirmation) -> None:
+        if self.actions is None:
+            self.refuse(f"{confirmation.action}: no database to act on (this console shows fixed data)")
+            return
+        names = [name for _, name in confirmation.targets]
+        self.activity.started(confirmation.action, names)
+        self._refresh_chrome()
+        self.run_worker(
+            partial(self._run_action, confirmation), name="action", group="actions", thread=True,
+            exit_on_error=False,
+        )
+
+    def _run_action(self, confirmation: Confirmation) -> None:
+        """In a worker thread: each target in turn; the results go back as one message."""
+        typed = confirmation.typed_phrase is not None or not confirmation.ask
+        results = []
+        for target, name in confirmation.targets:
+            try:
+                result = self.actions.run(confirmation.action, target, typed_name=typed)
+            except Exception as exc:  # noqa: BLE001 - the runner should not raise; if it does, say so
+                result = ActionResult(confirmation.action, "", target, name, "failed",
+                                      f"{confirmation.action} failed: {describe_error(exc)}")
+            results.append((result, name))
+        self.post_message(ActionsDone(results))
+
+    def on_actions_done(self, message: ActionsDone) -> None:
+        self.activity.finished(message.results, self.now())
+        self.schedule.poll_now()   # show the truth soon: the drain's progress, the cancelled session gone
+        self._refresh_chrome()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Under a confirmation, only that modal's keys (and quit) work.
+        if isinstance(self.screen, ConfirmScreen) and action in ("show_mode", "help", "poll_now", "toggle_pause"):
+            return False
+        return True
 
     # -- navigation --------------------------------------------------------------
 
@@ -295,8 +382,12 @@ class OmegaApp(App):
         self.push_screen(HelpScreen(name, keys, notes))
 
 
-def run_console(settings: Settings, *, theme: str | None = None, source: DataSource | None = None) -> int:
+def run_console(settings: Settings, *, theme: str | None = None, source: DataSource | None = None,
+                actions: ActionTaker | None = None) -> int:
     """Open the console (the demo calls this); by default on the real stores. Returns an exit status.
+
+    Without a `source`, polls the stores with a Poller and acts with an
+    ActionRunner (none in read-only mode). Closes both at the end.
 
     Raises ThemeError for an unknown theme, before the terminal is taken over.
     """
@@ -304,14 +395,18 @@ def run_console(settings: Settings, *, theme: str | None = None, source: DataSou
 
     partial_repaint.apply()
     if source is None:
+        from omega_tui.data.action_runner import ActionRunner
         from omega_tui.data.poller import Poller
 
         source = Poller(settings)
+        actions = None if settings.read_only else ActionRunner(settings)
     try:
-        app = OmegaApp(source, settings, theme=theme)
+        app = OmegaApp(source, settings, theme=theme, actions=actions)
         app.run()
     finally:
         source.close()
+        if actions is not None:
+            actions.close()
     return app.return_code or 0
 
 
@@ -331,12 +426,12 @@ def screenshot(
 ) -> str:
     """Render one screen headless after the first poll and return it as SVG.
 
-    `screen` is overview, sessions, alerts or node:HOSTNAME.
+    `screen` is overview, sessions, alerts, audit or node:HOSTNAME.
     """
     import asyncio
 
     if screen not in SCREEN_NAMES and not screen.startswith("node:"):
-        raise ScreenshotError(f"unknown screen {screen!r}: use overview, sessions, alerts or node:HOSTNAME")
+        raise ScreenshotError(f"unknown screen {screen!r}: use overview, sessions, alerts, audit or node:HOSTNAME")
     app = OmegaApp(source, settings, clock=clock, theme=theme)
     limit = timeout if timeout is not None else 2 * settings.connect_timeout + 10
     return asyncio.run(_capture(app, screen, size, limit))
@@ -353,7 +448,7 @@ async def _capture(app: OmegaApp, screen: str, size: tuple[int, int], timeout: f
                 await pilot.pause(0.05)
 
         await wait_for(lambda: app.snapshot is not None, "the first poll")
-        if screen in ("sessions", "alerts"):
+        if screen in ("sessions", "alerts", "audit"):
             app.action_show_mode(screen)
         elif screen.startswith("node:"):
             hostname = screen.removeprefix("node:")

@@ -35,10 +35,24 @@ def _positive_float(text: str) -> float:
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection (flags > environment > config file)")
     group.add_argument("--dsn", help="PostgreSQL DSN (env OMEGA_DSN or POSTGRES_HOST/PORT/DB/USER/PASSWORD)")
-    group.add_argument("--redis", dest="redis_url", help="Redis URL (env OMEGA_REDIS_URL or REDIS_HOST/PORT/PASSWORD)")
+    group.add_argument("--redis", dest="redis_url",
+                       help="Redis URL, or redis+cluster://HOST:PORT,... for a Redis Cluster"
+                            " (env OMEGA_REDIS_URL or REDIS_HOST/PORT/PASSWORD)")
     group.add_argument("--profile", help="profile from the config file; 'demo' = the servers of `omega-tui demo`")
     group.add_argument("--config", dest="config_path", help="config file (default: user config dir, env OMEGA_TUI_CONFIG)")
     group.add_argument("--connect-timeout", type=_positive_float, help="seconds to wait for a connection (default 5)")
+
+
+def _add_replica_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("read replicas (polls and charts; actions always use --dsn)")
+    group.add_argument("--read-dsn", dest="read_dsns", action="append", metavar="DSN",
+                       help="a read replica; repeat for more, the first healthy one is read (env OMEGA_READ_DSN,"
+                            " one per line; profile key read_dsn)")
+    group.add_argument("--replica-max-lag", type=_positive_float, metavar="SECONDS",
+                       help="mark the data stale when the replica is further behind (default 30)")
+    group.add_argument("--replica-fallback", choices=("fallback", "stay-stale"),
+                       help="when every replica is down: read the primary (fallback, the default) or show"
+                            " the last data as stale (stay-stale)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,10 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(handler=cmd_db_migrate)
     st = db_sub.add_parser("status", help="applied and pending migrations, TimescaleDB or not")
     _add_store_options(st)
+    _add_replica_options(st)
     st.set_defaults(handler=cmd_db_status)
 
     check = sub.add_parser("check", help="connect to both stores and report what is there")
     _add_store_options(check)
+    _add_replica_options(check)
     check.set_defaults(handler=cmd_check)
 
     demo = sub.add_parser("demo", help="run embedded PostgreSQL + Redis with a simulated cluster")
@@ -177,15 +193,19 @@ def _terminal_size(text: str) -> tuple[int, int]:
 def _add_console_parsers(sub) -> None:
     console = sub.add_parser("console", help="open the console (the default command)")
     _add_store_options(console)
+    _add_replica_options(console)
     console.add_argument("--refresh", type=_positive_float, metavar="SECONDS", help="seconds between polls (default 2)")
     console.add_argument("--theme", help="omega-dark (default), omega-light, omega-high-contrast, or a user theme")
     console.add_argument("--fixed-data", action="store_true", help="made-up data instead of the stores, to try the screens")
+    console.add_argument("--read-only", action="store_true",
+                         help="no action keys (drain, cancel, acknowledge...); also profile key read_only")
     console.set_defaults(handler=cmd_console)
 
     shot = sub.add_parser("snapshot", help="render one console screen to an SVG file, headless, and exit")
     _add_store_options(shot)
+    _add_replica_options(shot)
     shot.add_argument("--screen", default="overview", metavar="SCREEN",
-                      help="overview (default), sessions, alerts, or node:HOSTNAME")
+                      help="overview (default), sessions, alerts, audit, or node:HOSTNAME")
     shot.add_argument("--out", required=True, metavar="FILE.svg", help="where to write the SVG")
     shot.add_argument("--size", type=_terminal_size, default=(120, 40), metavar="COLSxLINES",
                       help="terminal size (default 120x40)")
@@ -198,6 +218,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
     overrides = {}
     if getattr(args, "connect_timeout", None):
         overrides["connect_timeout"] = args.connect_timeout
+    for name in ("read_dsns", "replica_max_lag", "replica_fallback"):
+        if getattr(args, name, None):
+            overrides[name] = getattr(args, name)
     from pathlib import Path
 
     return resolve(
@@ -254,6 +277,14 @@ def cmd_db_status(args: argparse.Namespace) -> int:
     for m in st.pending:
         print(f"  pending  {m.version:03d} {m.name}")
     print(f"schema version {st.version}, {len(st.pending)} pending")
+    if settings.read_dsns:
+        from omega_tui.data.read_replicas import replica_status
+
+        for dsn in settings.read_dsns:
+            try:
+                print(replica_status(dsn, connect_timeout=settings.connect_timeout))
+            except StoreError as exc:
+                print(f"problem: {exc}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -301,12 +332,19 @@ def cmd_console(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.refresh:
         settings = replace(settings, refresh=args.refresh)
+    if args.read_only:
+        settings = replace(settings, read_only=True)
     source = _console_source(args, settings)
+    actions = None
+    if not args.fixed_data and not settings.read_only:
+        from omega_tui.data.action_runner import ActionRunner
+
+        actions = ActionRunner(settings)
     from omega_tui.app import run_console
     from omega_tui.theme_files import ThemeError
 
     try:
-        return run_console(settings, theme=args.theme, source=source)
+        return run_console(settings, theme=args.theme, source=source, actions=actions)
     except ThemeError as exc:
         raise CommandError(str(exc)) from None
 

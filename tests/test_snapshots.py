@@ -78,3 +78,64 @@ def test_overview_with_stale_store(snap_compare):
     source.set_store_health("PostgreSQL", HealthState.STALE, "connection refused (127.0.0.1:5432)")
     source.set_store_health("Redis", HealthState.DOWN, "timeout after 5s")
     assert snap_compare(make_app(source), terminal_size=(80, 24), run_before=show_overview)
+
+
+async def select_node_row(pilot, source: FixedSource, hostname: str) -> None:
+    table = pilot.app.screen.query_one("#nodes")
+    table.focus()
+    assert table.select_key(source.node_id_of(hostname))
+    await pilot.pause()
+
+
+async def wait_for_confirmation(pilot) -> None:
+    await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "ConfirmScreen", "the confirmation")
+    await pilot.pause()
+
+
+def test_drain_confirmation_asks_for_the_hostname(snap_compare):
+    source = FixedSource()
+
+    async def run_before(pilot):
+        await wait_for_snapshot(pilot)
+        await select_node_row(pilot, source, "gpu-01")
+        await pilot.press("d")
+        await wait_for_confirmation(pilot)
+
+    assert snap_compare(make_app(source), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_cancel_confirmation_of_a_running_session(snap_compare):
+    async def run_before(pilot):
+        await show_sessions(pilot)
+        table = pilot.app.screen.query_one("#sessions")
+        table.focus()
+        assert table.select_key(next(s.session_id for s in pilot.app.snapshot.sessions
+                                     if s.session_name == "kafka-bridge"))
+        await pilot.press("c")
+        await wait_for_confirmation(pilot)
+
+    assert snap_compare(make_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_confirmation_of_marked_nodes(snap_compare):
+    source = FixedSource()
+
+    async def run_before(pilot):
+        await wait_for_snapshot(pilot)
+        for hostname in ("cmp-01", "ctl-01", "gpu-02"):
+            await select_node_row(pilot, source, hostname)
+            await pilot.press("space")
+        await pilot.press("d")
+        await wait_for_confirmation(pilot)
+
+    assert snap_compare(make_app(source), terminal_size=(120, 40), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_audit_screen(snap_compare, size):
+    async def run_before(pilot):
+        await wait_for_snapshot(pilot)
+        await pilot.press("4")
+        await wait_for_snapshot(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SIZES[size], run_before=run_before)

@@ -14,7 +14,7 @@ def agent_command(args: argparse.Namespace) -> int:
     from omega_tui.agent.node_agent import NodeAgent, default_buffer_path
     from omega_tui.agent.sample_buffer import BufferInUse
     from omega_tui.cli import CommandError, _require_dsn, settings_from
-    from omega_tui.data.connect import redis_connect
+    from omega_tui.data.connect import parse_redis_url
     from omega_tui.sim.command import install_stop_signals, restore_signals, say
 
     settings = settings_from(args)
@@ -25,7 +25,7 @@ def agent_command(args: argparse.Namespace) -> int:
         psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
         raise CommandError(f"PostgreSQL: malformed DSN {mask_dsn(dsn)}") from None
-    redis_connect(settings.redis_url, check=False).close()  # a malformed URL is a StoreError: exit 2
+    parse_redis_url(settings.redis_url)  # a malformed URL is a StoreError: exit 2
     buffer = Path(args.buffer).expanduser() if args.buffer else default_buffer_path()
     try:
         agent = NodeAgent(dsn, settings.redis_url, buffer_path=buffer, interval=args.interval,

@@ -27,7 +27,9 @@ from psycopg.types.json import Jsonb
 
 from omega_tui.agent.host_sample import HostCollector, HostInventory, HostSample, host_inventory
 from omega_tui.agent.sample_buffer import SampleBuffer
-from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
+from omega_tui.data.connect import (
+    REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
+)
 from omega_tui.data.models import METRIC_UNITS
 from omega_tui.sim import redis_keys as keys
 from omega_tui.tick_loop import run_ticks
@@ -266,8 +268,18 @@ class NodeAgent:
                 pipe.set(keys.metric_key(self.node_id, metric_type),
                          keys.metric_value(value, at_text, METRIC_UNITS[metric_type]), ex=keys.METRIC_TTL_SECONDS)
             pipe.execute()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
+            # A new client next time: it finds the cluster's slot map (or the cluster) afresh.
+            self._drop_redis()
             raise StoreError("Redis", describe_redis_error(exc, self.redis_url)) from None
+
+    def _drop_redis(self) -> None:
+        client, self._redis = self._redis, None
+        if client is not None:
+            try:
+                client.close()
+            except (*REDIS_ERRORS, OSError):
+                pass
 
     def _redis_lost(self, now: datetime, reason: str) -> None:
         if self._redis_down_since is None:

@@ -52,18 +52,22 @@ def say(message: str) -> None:
 
 
 def measure_stores(dsn: str, redis_url: str, options: BenchOptions, *, nodes: int | None,
-                   stop: threading.Event | None = None) -> dict:
-    """Every figure against stores that hold a cluster already (nothing is written)."""
+                   stop: threading.Event | None = None, read_dsns: tuple[str, ...] = ()) -> dict:
+    """Every figure against stores that hold a cluster already (nothing is written).
+
+    With read replicas the pollers and the console read them, as the console would.
+    """
     from omega_tui.bench.overview_bench import overview_update_ms
     from omega_tui.bench.pty_console import run_in_pty
 
-    settings = Settings(dsn=dsn, redis_url=redis_url, refresh=options.refresh)
+    settings = Settings(dsn=dsn, redis_url=redis_url, refresh=options.refresh, read_dsns=tuple(read_dsns))
     say(f"  our poller: {options.polls} polls, one every {options.refresh:g} s ...")
     ours, snapshot = measure_ours(settings, options.polls, options.refresh, stop)
     result: dict = {"nodes": nodes if nodes is not None else len(snapshot.nodes), "ours": ours.as_json()}
     if options.naive:
         say(f"  naive baseline: {options.naive_polls} polls ...")
-        naive = measure_naive(dsn, redis_url, options.history, options.naive_polls, options.refresh, stop)
+        naive_dsn = read_dsns[0] if read_dsns else dsn
+        naive = measure_naive(naive_dsn, redis_url, options.history, options.naive_polls, options.refresh, stop)
         result["naive"] = naive.as_json()
         result["naive_ratio"] = naive.median_ms / ours.median_ms if ours.median_ms else None
     say(f"  overview update: {options.updates} snapshots with 10 % of the nodes changed ...")
@@ -73,7 +77,7 @@ def measure_stores(dsn: str, redis_url: str, options: BenchOptions, *, nodes: in
         hostnames = {n.hostname for n in snapshot.nodes if n.hostname}
         with tempfile.TemporaryDirectory(prefix="omega-bench-") as scratch:
             terminal = run_in_pty(dsn, redis_url, hostnames, str(Path(scratch) / "marks"),
-                                  refreshes=options.refreshes, refresh=options.refresh)
+                                  refreshes=options.refreshes, refresh=options.refresh, read_dsns=read_dsns)
         result["terminal"] = terminal.as_json()
     return result
 
@@ -159,7 +163,7 @@ def bench_command(args: argparse.Namespace) -> int:
             if not settings.redis_url:
                 raise CommandError("Redis: no URL given (use --redis, OMEGA_REDIS_URL or a config profile)")
             say("measuring the cluster as it is (read-only: no backfill, no simulator):")
-            results = [measure_stores(dsn, settings.redis_url, options, nodes=None)]
+            results = [measure_stores(dsn, settings.redis_url, options, nodes=None, read_dsns=settings.read_dsns)]
         else:
             results = run_embedded(options)
     except (BenchError, EmbeddedServerError) as exc:

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 ENV_DSN, ENV_REDIS, ENV_MARKS, ENV_REFRESH = "OMEGA_DSN", "OMEGA_REDIS_URL", "OMEGA_BENCH_MARKS", "OMEGA_BENCH_REFRESH"
+ENV_READ_DSNS = "OMEGA_BENCH_READ_DSNS"   # read replicas, one per line
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,8 @@ def child_main() -> None:
             return snapshot
 
     settings = Settings(dsn=os.environ[ENV_DSN], redis_url=os.environ[ENV_REDIS],
-                        refresh=float(os.environ.get(ENV_REFRESH, "2")))
+                        refresh=float(os.environ.get(ENV_REFRESH, "2")),
+                        read_dsns=tuple(filter(None, os.environ.get(ENV_READ_DSNS, "").split("\n"))))
     code = run_console(settings, source=MarkingPoller(settings))
     marks.close()
     os._exit(code)
@@ -65,10 +67,12 @@ def _set_size(fd: int, columns: int, lines: int) -> None:
 
 
 def run_in_pty(dsn: str, redis_url: str, hostnames: set[str], marks_path: str, *, refreshes: int = 20,
-               refresh: float = 2.0, size: tuple[int, int] = (120, 40), timeout: float = 180.0) -> TerminalFigures:
+               refresh: float = 2.0, size: tuple[int, int] = (120, 40), timeout: float = 180.0,
+               read_dsns: tuple[str, ...] = ()) -> TerminalFigures:
     env = {k: v for k, v in os.environ.items() if k not in ("SSH_CONNECTION", "NO_COLOR", "TEXTUAL_FPS")}
     env.update({"TERM": "xterm-256color", "COLORTERM": "truecolor", ENV_DSN: dsn, ENV_REDIS: redis_url,
-                ENV_MARKS: marks_path, ENV_REFRESH: str(refresh), "LINES": str(size[1]), "COLUMNS": str(size[0])})
+                ENV_MARKS: marks_path, ENV_REFRESH: str(refresh), ENV_READ_DSNS: "\n".join(read_dsns),
+                "LINES": str(size[1]), "COLUMNS": str(size[0])})
     open(marks_path, "w").close()
     master, terminal = os.openpty()
     _set_size(terminal, *size)

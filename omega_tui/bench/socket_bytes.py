@@ -40,12 +40,20 @@ def pg_fds(conn) -> list[int]:
 
 
 def redis_fds(client) -> list[int]:
-    """The sockets of a redis-py client's pooled connections (reads redis-py internals)."""
+    """The sockets of a redis-py client's pooled connections, every node's on a Redis Cluster
+    (reads redis-py internals: an unknown client gives none)."""
     if client is None:
         return []
-    pool = client.connection_pool
-    connections = list(getattr(pool, "_available_connections", [])) + list(getattr(pool, "_in_use_connections", []))
-    return [c._sock.fileno() for c in connections if getattr(c, "_sock", None) is not None]
+    pools = []
+    if hasattr(client, "get_nodes"):   # RedisCluster: a pool per node
+        pools = [getattr(getattr(node, "redis_connection", None), "connection_pool", None) for node in client.get_nodes()]
+    else:
+        pools = [getattr(client, "connection_pool", None)]
+    fds = []
+    for pool in pools:
+        connections = list(getattr(pool, "_available_connections", [])) + list(getattr(pool, "_in_use_connections", []))
+        fds += [c._sock.fileno() for c in connections if getattr(c, "_sock", None) is not None]
+    return fds
 
 
 def total_received(fds: list[int]) -> int:

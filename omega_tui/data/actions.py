@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import psycopg
-import redis
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from omega_tui.data.connect import describe_redis_error
+from omega_tui.data.connect import REDIS_ERRORS, describe_redis_error, is_cluster
 
 CONTROL_CHANNEL = "omega:control"
 QUEUE_KEY = "queue:pending_sessions"
@@ -153,9 +152,15 @@ def _publish(redis_client, result: ActionResult, actor: Actor, extra=None) -> Ac
         pipe = redis_client.pipeline(transaction=False)
         if extra:
             extra(pipe)
-        pipe.publish(CONTROL_CHANNEL, message)
-        pipe.execute()
-    except redis.RedisError as exc:
+        if is_cluster(redis_client):
+            # A cluster pipeline refuses PUBLISH; the cluster bus carries it to every node.
+            if len(pipe):
+                pipe.execute()
+            redis_client.publish(CONTROL_CHANNEL, message)
+        else:
+            pipe.publish(CONTROL_CHANNEL, message)
+            pipe.execute()
+    except REDIS_ERRORS as exc:
         reason = describe_redis_error(exc)
         return replace(result, notified=False,
                        notify_error=reason,

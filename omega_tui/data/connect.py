@@ -1,11 +1,27 @@
-"""Opening PostgreSQL and Redis connections with timeouts and readable errors."""
+"""Opening PostgreSQL and Redis connections with timeouts and readable errors.
+
+A Redis URL may name a Redis Cluster: `redis+cluster://[user:password@]host:port,host:port,...`
+(`rediss+cluster://` with TLS), or a plain `redis://` URL of any cluster node,
+which is recognised from `INFO cluster` when connecting. Either way the client
+is redis-py's RedisCluster, and callers that must treat a cluster differently
+(no MULTI across slots, no PUBLISH inside a pipeline) ask `is_cluster()`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
 import psycopg
 import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 
 from omega_tui.masking import mask_secret_text, url_password
+
+# What a Redis or Redis Cluster call can raise when the store fails (RedisClusterException
+# is not a RedisError: e.g. no node of the cluster reachable, a slot no master serves).
+REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_STATEMENT_TIMEOUT = 2.0
@@ -86,9 +102,88 @@ def pg_connect(
 
 def describe_redis_error(exc: BaseException, url: str | None = None) -> str:
     reason = _first_line(str(exc)) or type(exc).__name__
-    if isinstance(exc, redis.AuthenticationError) or "WRONGPASS" in reason or "NOAUTH" in reason:
+    unreachable = "Redis Cluster cannot be connected. Please provide at least one reachable node:"
+    if reason.startswith(unreachable):
+        reason = f"no cluster node reachable ({reason[len(unreachable):].strip()})"
+    if reason == "SELECT is not allowed in cluster mode":
+        reason = "the URL names a database other than 0, but this is a Redis Cluster (only database 0)"
+    if isinstance(exc, redis.AuthenticationError) or any(
+        text in reason for text in ("WRONGPASS", "NOAUTH", "invalid username-password pair", "invalid password")
+    ):
         reason = f"authentication failed ({reason})"
     return mask_secret_text(reason, url_password(url), url)
+
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    """A parsed Redis URL: `url` is a plain redis:// URL (a cluster's first node)."""
+
+    url: str
+    cluster: bool
+    startup_nodes: tuple[tuple[str, int], ...] = ()
+
+
+def _malformed(url: str, reason: str) -> StoreError:
+    return StoreError("Redis", f"malformed URL ({mask_secret_text(reason, url_password(url), url)})")
+
+
+def _host_port(text: str, url: str) -> tuple[str, int]:
+    if text.startswith("["):                      # [::1]:7000
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _malformed(url, f"cluster node {text!r} is not host:port")
+    return host, int(port)
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """Check a Redis URL without connecting; raises StoreError('Redis', 'malformed URL (...)')."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in CLUSTER_SCHEMES:
+        netloc, _, tail = rest.partition("/")
+        netloc, query_sep, query = netloc.partition("?")
+        tail = tail or (query_sep + query)
+        auth, at, hosts = netloc.rpartition("@")
+        if not hosts:
+            raise _malformed(url, "no cluster nodes after redis+cluster://")
+        nodes = tuple(_host_port(h.strip(), url) for h in hosts.split(","))
+        path, _, query = tail.partition("?")
+        if path.strip("/") not in ("", "0"):
+            raise _malformed(url, "a Redis Cluster has only database 0")
+        host, port = nodes[0]
+        first = f"[{host}]" if ":" in host else host
+        plain = f"{CLUSTER_SCHEMES[scheme.lower()]}://{auth}{at}{first}:{port}/0" + (f"?{query}" if query else "")
+        target = RedisTarget(plain, True, nodes)
+    else:
+        target = RedisTarget(url, False)
+    try:
+        redis.connection.parse_url(target.url)
+        urlsplit(target.url).port
+    except ValueError as exc:
+        raise _malformed(url, describe_redis_error(exc, url)) from None
+    return target
+
+
+def is_cluster(client) -> bool:
+    """Whether `client` talks to a Redis Cluster (redis-py's RedisCluster)."""
+    return isinstance(client, RedisCluster)
+
+
+def _cluster_client(target: RedisTarget, options: dict) -> RedisCluster:
+    extra = [ClusterNode(host, port) for host, port in target.startup_nodes[1:]]
+    # RedisCluster reads the slot map on creation: this is where an unreachable cluster fails.
+    return RedisCluster.from_url(target.url, startup_nodes=extra or None, **options)
+
+
+def _cluster_enabled(client: redis.Redis) -> bool:
+    try:
+        return bool(int(client.info("cluster").get("cluster_enabled", 0)))
+    except redis.ResponseError:   # INFO not allowed for this user: take it as a plain server
+        return False
 
 
 def redis_connect(
@@ -97,22 +192,40 @@ def redis_connect(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     socket_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
     check: bool = True,
-) -> redis.Redis:
-    """A Redis client for `url`; with `check`, proves it answers (PING)."""
+) -> redis.Redis | RedisCluster:
+    """A Redis (or Redis Cluster) client for `url`; with `check`, proves it answers (PING).
+
+    A plain URL is asked `INFO cluster` once, so a cluster node's address works
+    too. Without `check`, an unreachable plain server is not an error here (the
+    first command fails instead); a cluster always is, as its slot map is read now.
+    """
+    target = parse_redis_url(url)
+    options = dict(
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout,
+        decode_responses=False,
+        health_check_interval=30,
+    )
     try:
-        client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=connect_timeout,
-            socket_timeout=socket_timeout,
-            decode_responses=False,
-            health_check_interval=30,
-        )
-    except (ValueError, redis.RedisError) as exc:
+        if target.cluster:
+            client = _cluster_client(target, options)
+        else:
+            client = redis.Redis.from_url(url, **options)
+            try:
+                if _cluster_enabled(client):
+                    client.close()
+                    client = _cluster_client(RedisTarget(url, True), options)
+            except (redis.ConnectionError, redis.TimeoutError):
+                if check:
+                    raise
+    except ValueError as exc:
         raise StoreError("Redis", f"malformed URL ({describe_redis_error(exc, url)})") from None
+    except REDIS_ERRORS as exc:
+        raise StoreError("Redis", describe_redis_error(exc, url)) from None
     if check:
         try:
             client.ping()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             client.close()
             raise StoreError("Redis", describe_redis_error(exc, url)) from None
     return client

@@ -193,6 +193,8 @@ class StoreHealth:
     reason: str | None = None        # one line, passwords masked
     last_ok: datetime | None = None
     latency_ms: float | None = None
+    source: str | None = None        # PostgreSQL with read replicas: "replica HOST:PORT/DB" or "primary (...)"
+    lag_seconds: float | None = None   # how far that replica is behind its primary
 
     @property
     def ok(self) -> bool:
@@ -224,6 +226,26 @@ class PollStats:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """An omega_console.audit_log row: one action someone took, and how it went."""
+
+    audit_id: int
+    at: datetime
+    operator: str
+    os_user: str
+    os_host: str
+    db_user: str
+    action: str                      # drain, resume, cancel, acknowledge, resolve (as found)
+    target_kind: str                 # node, session, alert
+    target_id: str
+    target_name: str | None
+    before: str                      # short summary of before_state, e.g. "status=active"
+    after: str
+    result: str                      # ok, already, not_found, refused, failed (as found)
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ClusterSnapshot:
     taken_at: datetime
     nodes: tuple[Node, ...]
@@ -235,6 +257,7 @@ class ClusterSnapshot:
     stats: PollStats | None = None
     resolved_alerts: tuple[Alert, ...] = ()        # recent history, newest first
     notices: tuple[str, ...] = field(default=())   # e.g. "3 heartbeats malformed"
+    audit: tuple["AuditEntry", ...] = ()           # the audit trail, newest first (bounded)
 
     def node(self, node_id: str) -> Node | None:
         for node in self.nodes:

@@ -3,11 +3,16 @@
 A poll costs O(nodes), not O(history): the short history lives here in
 memory and only node_metrics rows newer than each node's own watermark are
 read (late rows of a node are found, no row is read twice). A poll is a
-constant number of statements (six queries, in one read-only REPEATABLE
+constant number of statements (seven queries, in one read-only REPEATABLE
 READ transaction so they agree with each other; the first poll loads the
-short history in batches of nodes) and one Redis round trip. PollStats counts those queries and round
-trips (a Redis reconnect adds its PING); connecting to PostgreSQL (with its
-SET TIME ZONE) and the transaction's BEGIN/ROLLBACK are not counted.
+short history in batches of nodes) and one Redis round trip (one request per
+master on a Redis Cluster). PollStats counts those queries and requests (a
+Redis reconnect adds its PING); connecting to PostgreSQL (with its SET TIME
+ZONE) and the transaction's BEGIN/ROLLBACK are not counted.
+
+With read replicas (`settings.read_dsns`) the poll and the node-detail charts
+read the first replica that answers, plus one statement for its lag; see
+read_replicas.py for falling back to the primary and coming back.
 
 Degrade, never die: when a store fails, its last data is kept and marked
 STALE (DOWN if it never answered), it is retried with backoff, and it comes
@@ -32,12 +37,16 @@ from redis.retry import Retry
 
 from omega_tui.data import pg_reads
 from omega_tui.data.alerts import AlertBuilder
-from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
+from omega_tui.data.audit_trail import AuditTrail
+from omega_tui.data.connect import (
+    REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
+)
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
 )
 from omega_tui.data.node_detail import empty_detail, read_node_detail
+from omega_tui.data.read_replicas import LAG_SQL, ReadSource, replica_lag
 from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachability
 from omega_tui.data.store_health import StoreHealthTracker
 from omega_tui.data.totals import cluster_totals
@@ -77,6 +86,8 @@ class Poller:
         self._conn: psycopg.Connection | None = None
         self._redis: redis.Redis | None = None
         self._pg_health = StoreHealthTracker("PostgreSQL")
+        self._source = ReadSource(settings)
+        self._lag: float | None = None   # seconds the replica in use is behind
         self._redis_health = StoreHealthTracker("Redis")
         self._history = MetricHistory()
         self._node_rows = pg_reads.RowCache()
@@ -84,6 +95,7 @@ class Poller:
         self._placed_sessions: dict = {}   # (session, queue position) -> session with its position
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
+        self._audit = AuditTrail()
 
         # The last data each store gave; kept while that store is unavailable.
         self._pg_nodes: list[pg_reads.PgNode] = []
@@ -127,8 +139,9 @@ class Poller:
             try:
                 return read_node_detail(_CountingDb(self._conn), node_id, window, now)
             except psycopg.Error as exc:
+                dsn = self._source.dsn
                 self._drop_pg()
-                return empty_detail(node_id, window, now, f"PostgreSQL: {describe_pg_error(exc, self.settings.dsn)}")
+                return empty_detail(node_id, window, now, f"PostgreSQL: {describe_pg_error(exc, dsn)}")
             finally:
                 self._end_transaction()
 
@@ -182,6 +195,8 @@ class Poller:
         if pg_fresh:
             self._read_acks(now, [a.alert_id for a in alerts], counts, notices)
         alerts = self._alerts.with_acks(alerts, self._acks)
+        if pg_fresh:
+            self._read_audit(now, counts, notices)
 
         notices.extend(self._data_notices())
         return ClusterSnapshot(
@@ -190,7 +205,7 @@ class Poller:
             sessions=tuple(sessions),
             alerts=tuple(alerts),
             totals=cluster_totals(nodes, sessions, alerts),
-            postgres=self._pg_health.health(),
+            postgres=self._postgres_health(),
             redis=self._redis_health.health(),
             stats=PollStats(
                 duration_ms=(time.perf_counter() - started) * 1000,
@@ -202,15 +217,21 @@ class Poller:
             ),
             resolved_alerts=tuple(self._resolved),
             notices=tuple(notices),
+            audit=self._audit.entries,
         )
 
     # --- PostgreSQL -----------------------------------------------------------
 
     def _connect_pg(self) -> psycopg.Connection:
-        if not self.settings.dsn:
+        if self._source.enabled:
+            return self._source.connect(self._open_pg, self._clock())
+        return self._open_pg(self.settings.dsn)
+
+    def _open_pg(self, dsn: str | None) -> psycopg.Connection:
+        if not dsn:
             raise StoreError("PostgreSQL", "no DSN configured")
         conn = pg_connect(
-            self.settings.dsn,
+            dsn,
             connect_timeout=self.settings.connect_timeout,
             statement_timeout=self.settings.statement_timeout,
             application_name="omega-tui poller",
@@ -244,20 +265,48 @@ class Poller:
             except Exception:  # noqa: BLE001 - it is broken already
                 pass
 
+    def _postgres_health(self):
+        health = self._pg_health.health()
+        if not self._source.enabled:
+            return health
+        on_replica = self._source.current is not None
+        return replace(health, source=self._source.label(), lag_seconds=self._lag if on_replica else None)
+
+    def _back_to_replica(self, now: datetime) -> None:
+        """Reading the primary or a later replica: move to a preferred replica once it answers again."""
+        if self._conn is None or not self._source.enabled or not self._source.better_due(now):
+            return
+        conn = self._source.try_replicas(self._open_pg, now, before=self._source.current)
+        if conn is not None:
+            self._drop_pg()
+            self._conn = conn
+
+    def _read_replica_lag(self, counts: dict) -> float | None:
+        if self._source.current is None:
+            return None
+        db = _CountingDb(self._conn)
+        try:
+            return replica_lag(db.execute(LAG_SQL).fetchone())
+        finally:
+            counts["sql"] += db.statements
+
     def _read_postgres(self, now: datetime, counts: dict) -> bool:
         started = time.perf_counter()
+        self._back_to_replica(now)
         for attempt in (1, 2):
             reused = self._conn is not None
             try:
                 if self._conn is None:
                     self._conn = self._connect_pg()
                 self._read_pg_tables(counts)
+                self._lag = self._read_replica_lag(counts)
             except StoreError as exc:
                 self._pg_health.failed(now, exc.reason)
                 return False
             except psycopg.Error as exc:
-                reason = describe_pg_error(exc, self.settings.dsn)
+                reason = describe_pg_error(exc, self._source.dsn)
                 lost = self._conn is None or self._conn.broken or self._conn.closed
+                self._source.replica_failed(now, reason)
                 self._drop_pg()
                 # A connection that died between polls (a server restart) gets one
                 # immediate retry on a new connection; anything else waits for backoff.
@@ -269,7 +318,13 @@ class Poller:
                 self._drop_pg()
                 self._pg_health.failed(now, _unexpected(exc))
                 return False
-            self._pg_health.succeeded(now, (time.perf_counter() - started) * 1000)
+            latency = (time.perf_counter() - started) * 1000
+            limit = self.settings.replica_max_lag
+            if self._lag is not None and self._lag > limit:
+                self._pg_health.succeeded(now, latency, behind=self._lag, behind_reason=(
+                    f"{self._source.label()} is {self._lag:.0f} s behind its primary (limit {limit:g} s)"))
+            else:
+                self._pg_health.succeeded(now, latency)
             return True
         return False
 
@@ -325,6 +380,24 @@ class Poller:
             self._acks = {}
             notices.append("no omega_console.alert_acks (run: omega-tui db migrate): acknowledgements not shown")
         except psycopg.Error as exc:
+            dsn = self._source.dsn
+            self._drop_pg()
+            self._pg_health.failed(now, describe_pg_error(exc, dsn))
+        finally:
+            counts["sql"] += db.statements
+
+    def _read_audit(self, now: datetime, counts: dict, notices: list[str]) -> None:
+        """New rows of the audit trail (everyone's actions), one statement on its primary key."""
+        if self._conn is None or self._conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            return   # the acks' table is missing (not migrated): so is this one
+        db = _CountingDb(self._conn)
+        try:
+            self._audit.read(db)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName,
+                psycopg.errors.InsufficientPrivilege):
+            self._end_transaction()   # the poll's reads are all done; only the audit trail is missing
+            notices.append("the audit trail (omega_console.audit_log) cannot be read")
+        except psycopg.Error as exc:
             self._drop_pg()
             self._pg_health.failed(now, describe_pg_error(exc, self.settings.dsn))
         finally:
@@ -364,10 +437,11 @@ class Poller:
                 self._redis.ping()
             counts["redis"] += 1
             reading = self._heartbeats.read(self._redis, known, now)
+            counts["redis"] += reading.round_trips - 1   # a cluster: one per master
         except StoreError as exc:
             self._redis_health.failed(now, exc.reason)
             return False
-        except (redis.RedisError, OSError) as exc:
+        except (*REDIS_ERRORS, OSError) as exc:
             self._drop_redis()
             self._redis_health.failed(now, describe_redis_error(exc, self.settings.redis_url))
             return False
@@ -451,6 +525,8 @@ class Poller:
 
     def _data_notices(self) -> list[str]:
         notices = []
+        if self._source.enabled and self._source.current is None and self._conn is not None:
+            notices.append(f"reading the primary: no read replica answers ({self._source.down_reason})")
         if self._redis_reading is not None:
             notices.extend(self._redis_reading.problems)
         if len(self._pg_nodes) >= pg_reads.MAX_NODES:

@@ -6,6 +6,16 @@ that heartbeat but are unknown to PostgreSQL are found with SCAN, never
 KEYS: one SCAN step rides along in that same pipeline while a discovery
 pass runs, and a new pass starts every DISCOVERY_INTERVAL.
 
+On a Redis Cluster an MGET may only name keys of one hash slot, so the keys
+are grouped by slot (each node id's slot is computed once), the slots by the
+master that serves them, and each master gets one request: its MGETs, the
+queue read if it holds the queue, and a SCAN step of its own while a
+discovery pass runs (every master is scanned). All requests are written
+before any reply is read, so a poll is one request per master and one round
+trip of latency. Slot groups answered with a redirection (a failover or resharding
+under way) are read again through redis-py, which follows redirections, and
+the slot map is refreshed.
+
 Every value is untrusted: a heartbeat that is not the contract's JSON
 becomes a Heartbeat with `problem` set, never an exception.
 """
@@ -17,8 +27,10 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
+from redis.cluster import key_slot
+from redis.exceptions import AskError, MovedError, ResponseError, TryAgainError
 
+from omega_tui.data.connect import is_cluster
 from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Heartbeat, Reachability
 
 HEARTBEAT_PREFIX = "node:heartbeat:"
@@ -119,6 +131,50 @@ class RedisReading:
     round_trips: int
 
 
+REDIRECTIONS = (MovedError, AskError, TryAgainError)
+
+
+class _MasterRequest:
+    """The commands for one master of a cluster, and what each reply is for."""
+
+    def __init__(self, node):
+        self.node = node
+        self.commands: list[tuple] = []
+        self.what: list = []   # per command: node ids of an MGET, "queue", or ("scan", master name)
+
+    def add(self, command: tuple, what) -> None:
+        self.commands.append(command)
+        self.what.append(what)
+
+
+def _exchange(client, requests) -> list[list]:
+    """Write every master's commands first, then read every reply: one round trip of latency
+    however many masters, and none of a pipeline's per-command bookkeeping. An error reply is
+    returned in place; a connection that fails raises (and is not reused)."""
+    taken = []
+    try:
+        for master in requests:
+            pool = client.get_redis_connection(master.node).connection_pool
+            conn = pool.get_connection()
+            taken.append((pool, conn))
+            conn.send_packed_command(conn.pack_commands(master.commands))
+        return [[_reply(conn) for _ in master.commands] for (_, conn), master in zip(taken, requests)]
+    except BaseException:
+        for _, conn in taken:
+            conn.disconnect()   # replies may be left unread on it
+        raise
+    finally:
+        for pool, conn in taken:
+            pool.release(conn)
+
+
+def _reply(conn):
+    try:
+        return conn.read_response()
+    except ResponseError as exc:
+        return exc
+
+
 class HeartbeatReader:
     """Reads heartbeats and the queue; remembers discovered nodes and the SCAN cursor.
 
@@ -131,11 +187,15 @@ class HeartbeatReader:
         self._parsed: dict[str, tuple[bytes, Heartbeat]] = {}   # a value unchanged since the last read is not parsed again
         self._scan_cursor: int | None = None      # None: no discovery pass running
         self._last_pass_start: datetime | None = None
+        self._slots: dict[str, int] = {}          # cluster: node id -> hash slot of its heartbeat key
+        self._scan_cursors: dict[str, int] = {}   # cluster: master name -> cursor of the running pass
 
-    def read(self, client: redis.Redis, known_ids: list[str], now: datetime) -> RedisReading:
-        """One round trip. Raises redis.RedisError when Redis cannot answer."""
+    def read(self, client, known_ids: list[str], now: datetime) -> RedisReading:
+        """One round trip (one per master on a cluster). Raises redis.RedisError when Redis cannot answer."""
         known = set(known_ids)
         ids = list(known_ids) + sorted(self._discovered - known)
+        if is_cluster(client):
+            return self._read_cluster(client, ids, known, now)
         pipe = client.pipeline(transaction=False)
         for start in range(0, len(ids), MGET_BATCH):
             pipe.mget([HEARTBEAT_PREFIX + node_id for node_id in ids[start:start + MGET_BATCH]])
@@ -145,14 +205,20 @@ class HeartbeatReader:
             pipe.scan(self._scan_cursor or 0, match=HEARTBEAT_PREFIX + "*", count=SCAN_COUNT)
         results = pipe.execute(raise_on_error=False)
 
-        problems: list[str] = []
-        heartbeats: dict[str, Heartbeat | None] = {}
         values: list = []
         batches = math.ceil(len(ids) / MGET_BATCH)
         for result in results[:batches]:
             if isinstance(result, Exception):
                 raise result
             values.extend(result)
+        problems: list[str] = []
+        if scanning:
+            self._take_scan_step(results[batches + 1], known, problems)
+        return self._reading(ids, values, results[batches], known, problems, round_trips=1)
+
+    def _reading(self, ids, values, queue_result, known: set[str], problems: list[str],
+                 round_trips: int) -> RedisReading:
+        heartbeats: dict[str, Heartbeat | None] = {}
         parsed = {}
         for node_id, raw in zip(ids, values):
             if raw is None:
@@ -164,7 +230,6 @@ class HeartbeatReader:
             parsed[node_id] = (raw, heartbeat)
         self._parsed = parsed
 
-        queue_result = results[batches]
         queue: tuple[str, ...] | None
         if isinstance(queue_result, Exception):
             queue = None
@@ -172,16 +237,102 @@ class HeartbeatReader:
         else:
             queue = tuple(item.decode("utf-8", "replace") for item in queue_result)
 
-        if scanning:
-            self._take_scan_step(results[batches + 1], known, problems)
         self._discovered = {i for i in self._discovered if i not in known and heartbeats.get(i, True) is not None}
         return RedisReading(
             heartbeats=heartbeats,
             discovered=tuple(sorted(i for i in self._discovered if i in heartbeats)),
             queue=queue,
             problems=tuple(problems),
-            round_trips=1,
+            round_trips=round_trips,
         )
+
+    # --- Redis Cluster ----------------------------------------------------------
+
+    def _read_cluster(self, client, ids: list[str], known: set[str], now: datetime) -> RedisReading:
+        slots = {}
+        for node_id in ids:
+            slot = self._slots.get(node_id)
+            slots[node_id] = key_slot((HEARTBEAT_PREFIX + node_id).encode()) if slot is None else slot
+        self._slots = slots
+        by_slot: dict[int, list[str]] = {}
+        for node_id, slot in slots.items():
+            by_slot.setdefault(slot, []).append(node_id)
+
+        manager = client.nodes_manager
+        requests: dict[str, _MasterRequest] = {}
+
+        def request(node) -> _MasterRequest:
+            return requests.setdefault(node.name, _MasterRequest(node))
+
+        for slot, slot_ids in by_slot.items():
+            request(manager.get_node_from_slot(slot)).add(("MGET", *[HEARTBEAT_PREFIX + i for i in slot_ids]), slot_ids)
+        request(manager.get_node_from_slot(key_slot(QUEUE_KEY.encode()))).add(
+            ("LRANGE", QUEUE_KEY, 0, QUEUE_LIMIT - 1), "queue")
+        if self._cluster_scan_due(client, now):
+            for name, cursor in self._scan_cursors.items():
+                request(client.get_node(node_name=name)).add(
+                    ("SCAN", cursor, "MATCH", HEARTBEAT_PREFIX + "*", "COUNT", SCAN_COUNT), ("scan", name))
+
+        values: dict[str, bytes | None] = {}
+        redirected: list[str] = []
+        queue_result = None
+        problems: list[str] = []
+        round_trips = len(requests)
+        for master, replies in zip(requests.values(), _exchange(client, requests.values())):
+            for what, reply in zip(master.what, replies):
+                if what == "queue":
+                    queue_result = reply
+                    if isinstance(reply, REDIRECTIONS):
+                        queue_result = client.lrange(QUEUE_KEY, 0, QUEUE_LIMIT - 1)
+                        round_trips += 1
+                elif isinstance(what, tuple):
+                    self._take_cluster_scan_step(what[1], reply, known, problems)
+                elif isinstance(reply, REDIRECTIONS):
+                    redirected.extend(what)
+                elif isinstance(reply, Exception):
+                    raise reply
+                else:
+                    values.update(zip(what, reply))
+        if redirected:
+            # The slot map moved under us (a failover, a resharding): refresh it, and
+            # let redis-py, which follows MOVED and ASK, read those keys again.
+            manager.initialize()
+            values.update(zip(redirected, client.mget_nonatomic([HEARTBEAT_PREFIX + i for i in redirected])))
+            round_trips += 1
+        return self._reading(ids, [values.get(i) for i in ids], queue_result, known, problems, round_trips)
+
+    def _cluster_scan_due(self, client, now: datetime) -> bool:
+        if self._scan_cursors:
+            masters = {node.name for node in client.get_primaries()}
+            if set(self._scan_cursors) <= masters:
+                return True
+            # A master went away mid-pass (a failover): start the pass again on today's masters.
+            self._last_pass_start = None
+        if self._last_pass_start is None or now - self._last_pass_start >= self.discovery_interval:
+            self._last_pass_start = now
+            self._scan_cursors = {node.name: 0 for node in client.get_primaries()}
+            return bool(self._scan_cursors)
+        return False
+
+    def _take_cluster_scan_step(self, name: str, result, known: set[str], problems: list[str]) -> None:
+        if isinstance(result, Exception):
+            problems.append(f"SCAN {HEARTBEAT_PREFIX}* on {name}: {_first_line(result)}")
+            self._scan_cursors = {}
+            return
+        cursor, keys = result
+        self._add_discovered(keys, known)
+        if int(cursor):
+            self._scan_cursors[name] = int(cursor)
+        else:
+            self._scan_cursors.pop(name, None)
+
+    # --- discovery ----------------------------------------------------------------
+
+    def _add_discovered(self, keys, known: set[str]) -> None:
+        for key in keys:
+            node_id = key.decode("utf-8", "replace")[len(HEARTBEAT_PREFIX):]
+            if node_id not in known:
+                self._discovered.add(node_id)
 
     def _scan_due(self, now: datetime) -> bool:
         if self._scan_cursor is not None:
@@ -198,8 +349,5 @@ class HeartbeatReader:
             self._scan_cursor = None
             return
         cursor, keys = result
-        for key in keys:
-            node_id = key.decode("utf-8", "replace")[len(HEARTBEAT_PREFIX):]
-            if node_id not in known:
-                self._discovered.add(node_id)
+        self._add_discovered(keys, known)
         self._scan_cursor = int(cursor) or None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import psycopg
-import redis
 
-from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
+from omega_tui.data.connect import (
+    REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, is_cluster, pg_connect, redis_connect,
+)
 from omega_tui.masking import mask_dsn
 
 HEARTBEAT_PREFIX = "node:heartbeat:"
@@ -31,6 +32,7 @@ def check_stores(settings) -> CheckReport:
             node_ids = _check_postgres(settings, report)
         except StoreError as exc:
             report.unreachable.append(exc)
+        _check_replicas(settings, report)
     if not settings.redis_url:
         report.unreachable.append(StoreError("Redis", "no URL given (--redis, OMEGA_REDIS_URL, REDIS_*, or a profile)"))
     else:
@@ -70,15 +72,30 @@ def _check_postgres(settings, report: CheckReport) -> list[str]:
             raise StoreError("PostgreSQL", describe_pg_error(exc, settings.dsn)) from None
 
 
+def _check_replicas(settings, report: CheckReport) -> None:
+    from omega_tui.data.read_replicas import replica_status
+
+    for dsn in settings.read_dsns:
+        try:
+            report.lines.append(replica_status(dsn, connect_timeout=settings.connect_timeout))
+        except StoreError as exc:
+            report.problems.append(str(exc))
+
+
 def _check_redis(settings, report: CheckReport, node_ids: list[str]) -> None:
     client = redis_connect(settings.redis_url, connect_timeout=settings.connect_timeout)
     try:
-        info = client.info("server")
+        cluster = is_cluster(client)
+        # On a cluster INFO goes to one node; its version stands for all.
+        info = client.info("server", target_nodes=client.get_default_node()) if cluster else client.info("server")
         report.lines.append(f"Redis {info.get('redis_version', '?')} at {mask_dsn(settings.redis_url)}")
+        if cluster:
+            report.lines.append(_cluster_line(client))
+        mget = client.mget_nonatomic if cluster else client.mget   # a cluster's MGET takes one slot only
         live = 0
         for start in range(0, len(node_ids), MGET_BATCH):
             batch = node_ids[start:start + MGET_BATCH]
-            live += sum(v is not None for v in client.mget([HEARTBEAT_PREFIX + i for i in batch]))
+            live += sum(v is not None for v in mget([HEARTBEAT_PREFIX + i for i in batch]))
         known = set(node_ids)
         unknown = 0
         for key in client.scan_iter(match=HEARTBEAT_PREFIX + "*", count=1000):
@@ -90,7 +107,14 @@ def _check_redis(settings, report: CheckReport, node_ids: list[str]) -> None:
         )
         queue = client.llen("queue:pending_sessions")
         report.lines.append(f"queue:pending_sessions: {queue} entries")
-    except redis.RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise StoreError("Redis", describe_redis_error(exc, settings.redis_url)) from None
     finally:
         client.close()
+
+
+def _cluster_line(client) -> str:
+    nodes = client.get_nodes()
+    masters = sum(n.server_type == "primary" for n in nodes)
+    state = client.cluster_info(target_nodes=client.get_default_node()).get("cluster_state", "?")
+    return f"Redis Cluster: {masters} master(s), {len(nodes) - masters} replica(s), cluster_state {state}"

@@ -32,12 +32,15 @@ class StoreHealthTracker:
         """Whether to try the store on this poll (False while backing off)."""
         return self._next_try is None or now >= self._next_try
 
-    def succeeded(self, now: datetime, latency_ms: float) -> None:
-        if self._state is not HealthState.OK:
+    def succeeded(self, now: datetime, latency_ms: float, *, behind: float | None = None,
+                  behind_reason: str | None = None) -> None:
+        """Read fine; with `behind_reason` the data read is `behind` seconds old (a lagging replica): STALE."""
+        state = HealthState.STALE if behind_reason else HealthState.OK
+        if self._state is not state:
             self._since = now
-        self._state = HealthState.OK
-        self._reason = None
-        self._last_ok = now
+        self._state = state
+        self._reason = behind_reason
+        self._last_ok = now - timedelta(seconds=behind) if behind_reason and behind else now
         self._latency_ms = latency_ms
         self._failures = 0
         self._next_try = None

@@ -118,8 +118,8 @@ class EmbeddedPostgres:
     def dsn_for(self, database: str) -> str:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
 
-    def _run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        kwargs: dict = {}
+    def _run(self, *args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+        kwargs: dict = {"env": {**os.environ, **env}} if env else {}
         if _running_as_root():
             kwargs["user"] = "nobody"
             kwargs["group"] = pwd.getpwnam("nobody").pw_gid
@@ -210,6 +210,34 @@ class EmbeddedPostgres:
     def kill(self) -> None:
         """Stop abruptly (immediate shutdown), as a crash would."""
         self.stop(mode="immediate")
+
+    def make_standby(self, root: Path, *, slot: str | None = None, timeout: float = 120) -> "EmbeddedPostgres":
+        """A streaming standby of this (running) server in `<root>/pgdata`, made with
+        `pg_basebackup -R`; not started. With `slot`, a physical replication slot keeps
+        the WAL the standby still needs while it is stopped (drop it when done)."""
+        basebackup = postgres_bin_dir() / "pg_basebackup"
+        if not basebackup.exists():
+            raise EmbeddedServerError(f"pg_basebackup not found at {basebackup}")
+        standby = EmbeddedPostgres(root, password=self.password, user=self.user, database=self.database)
+        root.mkdir(parents=True, exist_ok=True)
+        if standby.pgdata.exists():
+            shutil.rmtree(standby.pgdata)
+        standby.pgdata.mkdir(mode=0o700)
+        if _running_as_root():
+            _allow_traverse(root)
+            nobody = pwd.getpwnam("nobody")
+            os.chown(standby.pgdata, nobody.pw_uid, nobody.pw_gid)
+        args = [str(basebackup), "-D", str(standby.pgdata), "-R", "-X", "stream",
+                "-c", "fast", "--no-sync", "-d", f"host=127.0.0.1 port={self.port} user={self.user}"]
+        if slot:
+            args += ["-C", "-S", slot]
+        result = self._run(*args, timeout=timeout, env={"PGPASSWORD": self.password})
+        if result.returncode != 0:
+            raise EmbeddedServerError(f"pg_basebackup failed: {result.stderr.strip()[-500:]}")
+        (standby.pgdata / "postmaster.pid").unlink(missing_ok=True)
+        standby.port = free_port()
+        _write_state(standby.state_file, {"port": standby.port, "password": standby.password})
+        return standby
 
 
 @dataclass

@@ -10,7 +10,8 @@ from textual.binding import Binding
 from textual.events import Resize
 from textual.widgets import Label
 
-from omega_tui.data.models import Alert, ClusterSnapshot
+from omega_tui import confirmation
+from omega_tui.data.models import Alert, AlertKind, ClusterSnapshot
 from omega_tui.messages import OpenNode, OpenSession
 from omega_tui.screens.console_screen import ConsoleScreen
 from omega_tui.widgets import status_words
@@ -90,10 +91,14 @@ class AlertsScreen(ConsoleScreen):
     HELP_NOTES = (
         "Active alerts by severity, newest first; acknowledged ones apart, below. h shows the resolved "
         "ones with their time to resolve. enter opens the node or session an alert is about.",
+        "a acknowledges the selected alert at once (it moves to Acknowledged); R resolves an event alert, "
+        "after confirmation. Alerts the console derives (unreachable, thresholds...) clear by themselves.",
     )
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("h", "toggle_resolved", "Resolved", id="history"),
+        Binding("a", "acknowledge", "Ack", id="acknowledge"),
+        Binding("R", "resolve", "Resolve", id="resolve"),
     ]
 
     def __init__(self) -> None:
@@ -191,6 +196,31 @@ class AlertsScreen(ConsoleScreen):
             self.post_message(OpenSession(alert.session_id))
         else:
             self.notify("This alert concerns no node or session in the snapshot.", timeout=3)
+
+    def selected_alert(self) -> Alert | None:
+        """The alert under the cursor of the focused alert table (the active one if none is focused)."""
+        focused = self.focused if isinstance(self.focused, KeyedTable) and self.focused.id in TABLES else None
+        table = focused or self.query_one("#alerts-active", KeyedTable)
+        key = table.cursor_key
+        return self._alert(key) if key is not None else None
+
+    def action_acknowledge(self) -> None:
+        alert = self.selected_alert()
+        if alert is None or alert.resolved_at is not None:
+            return
+        if alert.acknowledged:
+            self.omega.refuse(f"{clean(alert.title, 40)} is already acknowledged (by {clean(alert.acknowledged_by, 20) or '?'})")
+            return
+        self.omega.act(confirmation.for_alert("acknowledge", alert))
+
+    def action_resolve(self) -> None:
+        alert = self.selected_alert()
+        if alert is None or alert.resolved_at is not None:
+            return
+        if alert.kind is not AlertKind.EVENT:
+            self.omega.refuse(f"{clean(alert.title, 40)} clears by itself when its condition ends; acknowledge it instead")
+            return
+        self.omega.act(confirmation.for_alert("resolve", alert))
 
     def action_toggle_resolved(self) -> None:
         self._set_resolved_visible(not self.show_resolved)

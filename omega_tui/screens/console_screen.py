@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from omega_tui.data.models import ClusterSnapshot
+from omega_tui.widgets.activity_line import ActivityLine
 from omega_tui.widgets.health_banner import HealthBanner, banner_lines
 from omega_tui.widgets.status_line import StatusLine
 
@@ -30,7 +31,12 @@ class ConsoleScreen(Screen):
     TITLE_TEXT = "omega"
     # Shown in the footer only where escape leaves the screen (node detail); elsewhere it
     # clears a filter or returns from a jump.
-    BINDINGS = [Binding("escape", "back", "Back", id="back", show=False)]
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="back", show=False),
+        Binding("x", "dismiss_activity", "Dismiss messages", id="dismiss", show=False),
+    ]
+    # Actions that change the cluster: gone (not shown, keys do nothing) in read-only mode.
+    CHANGING_ACTIONS = frozenset({"drain", "resume", "cancel", "acknowledge", "resolve", "mark"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,6 +49,7 @@ class ConsoleScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusLine(self.TITLE_TEXT, id="status-line")
         yield HealthBanner(id="health-banner")
+        yield ActivityLine(id="activity")
         yield from self.compose_body()
         yield Footer(compact=True)
 
@@ -77,7 +84,8 @@ class ConsoleScreen(Screen):
         app = self.omega
         now = app.now()
         snapshot = app.snapshot
-        self.query_one(StatusLine).show(snapshot, now, app.poll_state, self.status_detail())
+        self.query_one(StatusLine).show(snapshot, now, app.poll_state, self.status_detail(), locked=app.read_only)
+        self.query_one(ActivityLine).show(app.activity.lines(now))
         self.query_one(HealthBanner).show(
             banner_lines(
                 snapshot, now,
@@ -87,5 +95,14 @@ class ConsoleScreen(Screen):
             )
         )
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.CHANGING_ACTIONS and self.omega.read_only:
+            return False
+        return True
+
     def action_back(self) -> None:
         self.omega.go_back()
+
+    def action_dismiss_activity(self) -> None:
+        if self.omega.activity.dismiss():
+            self.refresh_chrome()

@@ -14,6 +14,7 @@ from textual.events import Resize
 from textual.widgets import Label, Static
 from textual.worker import Worker, WorkerState
 
+from omega_tui import confirmation
 from omega_tui.data.models import CANONICAL_METRICS, ClusterSnapshot, Event, Node, NodeDetail, Session
 from omega_tui.messages import OpenSession
 from omega_tui.screens.console_screen import ConsoleScreen
@@ -52,7 +53,16 @@ ALWAYS_CHARTED = ("chart-cpu", "chart-memory")
 NARROW_WIDTH = 120
 
 
-def inventory(node: Node | None, now: datetime) -> Content:
+def drained_by(node: Node | None, snapshot: ClusterSnapshot, now: datetime) -> str:
+    """'asked by ops2 at 14:02:11' for a draining node, from the newest successful drain in the audit trail."""
+    if node is None or node.status != "draining":
+        return ""
+    entry = next((e for e in snapshot.audit if e.target_id == node.node_id and e.action == "drain"
+                  and e.result == "ok"), None)
+    return f"asked by {clean(entry.operator, 20)} at {clock_time(entry.at, now)}" if entry is not None else ""
+
+
+def inventory(node: Node | None, now: datetime, drain_note: str = "") -> Content:
     if node is None:
         return Content.styled("This node is no longer in the snapshot.", "$warning bold")
     capacity = [f"{amount(node.total_cpu_cores)} cores", f"{amount(node.total_memory_gb)} GB RAM",
@@ -67,7 +77,7 @@ def inventory(node: Node | None, now: datetime) -> Content:
 
     lines = [
         Content.assemble(field("host"), (clean(node.hostname, 60), "bold")),
-        Content.assemble(field("state"), cell_content(status_words.node_status(node)), "  heartbeat ",
+        Content.assemble(field("state"), cell_content(status_words.drain_progress(node)), "  heartbeat ",
                          cell_content(status_words.reachability(node, now))),
         Content.assemble(field("type"), clean(node.node_type), "  address ", clean(node.ip_address) or MISSING),
         Content.assemble(field("capacity"), " · ".join(capacity)),
@@ -75,6 +85,8 @@ def inventory(node: Node | None, now: datetime) -> Content:
                          "  last beat ", last_beat),
         Content.assemble(field("id"), (clean(node.node_id), "$foreground-muted")),
     ]
+    if drain_note:
+        lines.insert(2, Content.assemble(field("drain"), (drain_note, "$foreground-muted")))
     if node.heartbeat is not None and node.heartbeat.problem:
         lines.append(Content.assemble(field("bad beat"), (clean(node.heartbeat.problem, 60), "$warning")))
     if not node.in_postgres:
@@ -155,11 +167,17 @@ def event_cells(event: Event, columns: list[Column], now: datetime) -> tuple[Cel
 
 class NodeDetailScreen(ConsoleScreen):
     TITLE_TEXT = "Ω Node"
-    HELP_NOTES = ("w and W change the history window: 15m, 1h, 24h, 7d. enter on a session opens it.",)
+    HELP_NOTES = (
+        "w and W change the history window: 15m, 1h, 24h, 7d. enter on a session opens it.",
+        "d drains this node, u resumes it; c cancels the session selected in the node's session list.",
+    )
     BINDINGS = [
         Binding("escape", "back", "Back", id="back"),
         Binding("w", "next_window", "Window", id="window_next"),
         Binding("W", "previous_window", "Window back", id="window_previous", show=False),
+        Binding("d", "drain", "Drain", id="drain"),
+        Binding("u", "resume", "Resume", id="resume", show=False),
+        Binding("c", "cancel", "Cancel session", id="cancel", show=False),
     ]
 
     def __init__(self, node_id: str) -> None:
@@ -225,7 +243,7 @@ class NodeDetailScreen(ConsoleScreen):
     def render_snapshot(self, snapshot: ClusterSnapshot) -> None:
         now = self.omega.now()
         node = snapshot.node(self.node_id)
-        self.query_one("#inventory", Static).update(inventory(node, now))
+        self.query_one("#inventory", Static).update(inventory(node, now, drained_by(node, snapshot, now)))
         self.query_one(ResourceBars).show(node.allocations if node else ())
         self.query_one("#latest-metrics", Static).update(latest_metrics(node))
         sessions = [s for s in snapshot.sessions if s.node_id == self.node_id]
@@ -293,6 +311,29 @@ class NodeDetailScreen(ConsoleScreen):
         self.window_index = index
         self._update_charts_title()
         self.fetch_detail()
+
+    def action_drain(self) -> None:
+        self._node_action("drain")
+
+    def action_resume(self) -> None:
+        self._node_action("resume")
+
+    def _node_action(self, action: str) -> None:
+        snapshot = self.shown_snapshot
+        node = snapshot.node(self.node_id) if snapshot is not None else None
+        if node is None or not node.in_postgres:
+            self.omega.refuse(f"{action}: this node is not in the nodes table")
+            return
+        self.omega.act(confirmation.for_nodes(action, [node], snapshot, self.omega.now()))
+
+    def action_cancel(self) -> None:
+        snapshot = self.shown_snapshot
+        key = self.query_one("#node-sessions", KeyedTable).cursor_key
+        session = next((s for s in snapshot.sessions if s.session_id == key), None) if snapshot and key else None
+        if session is None:
+            self.omega.refuse("cancel: no session selected in this node's session list")
+            return
+        self.omega.act(confirmation.for_sessions([session], self.omega.now()))
 
     def on_data_table_row_selected(self, event: KeyedTable.RowSelected) -> None:
         event.stop()

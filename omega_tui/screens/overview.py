@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from omega_tui.data.models import ClusterSnapshot
+from omega_tui import confirmation
+from omega_tui.data.models import ClusterSnapshot, Node
 from omega_tui.messages import OpenNode
 from omega_tui.screens.console_screen import ConsoleScreen
 from omega_tui.widgets.filter_bar import FilterBar
@@ -20,11 +21,16 @@ class OverviewScreen(ConsoleScreen):
         "Filter: words match hostname, type, status, address and labels (key=value). escape clears it.",
         "s cycles the sort column (or click a header), S reverses. + and - change the refresh interval.",
         "~ before a value: its sample is more than a minute old.",
+        "d drains (no new sessions; running ones finish), u resumes. space marks nodes (■): d and u then act "
+        "on all marked ones. A draining node shows its live sessions left (▼ draining 3), then ▼ drained.",
     )
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("s", "sort", "Sort", id="sort"),
         Binding("S", "sort_reverse", "Reverse", id="sort_reverse", show=False),
+        Binding("d", "drain", "Drain", id="drain"),
+        Binding("u", "resume", "Resume", id="resume", show=False),
+        Binding("space", "mark", "Mark", id="mark", show=False),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -38,14 +44,63 @@ class OverviewScreen(ConsoleScreen):
 
     def render_snapshot(self, snapshot: ClusterSnapshot) -> None:
         self.query_one(SummaryHeader).show_snapshot(snapshot)
-        self.table.show_snapshot(snapshot, self.omega.now())
+        table = self.table
+        table.marked &= {node.node_id for node in snapshot.nodes}   # marks of nodes gone are dropped
+        table.show_snapshot(snapshot, self.omega.now())
 
     def status_detail(self) -> str:
         table = self.table
         words = f"sort: {SORT_LABELS.get(table.sort_key, table.sort_key)}{' ↺' if table.sort_reverse else ''}"
+        if table.marked:
+            words += f"  {len(table.marked)} marked"
         if table.filter_text:
             words += f"  filter: {clean(table.filter_text, 30)}"
         return words
+
+    # -- actions -------------------------------------------------------------------
+
+    def _targets(self) -> list[Node]:
+        """The marked nodes, or else the one under the cursor."""
+        snapshot = self.shown_snapshot
+        if snapshot is None:
+            return []
+        table = self.table
+        keys = table.marked or ({table.cursor_key} if table.cursor_key else set())
+        shown = {key: index for index, key in enumerate(table.keys)}   # in the order on screen
+        nodes = [node for node in snapshot.nodes if node.node_id in keys]
+        return sorted(nodes, key=lambda n: shown.get(n.node_id, len(shown)))
+
+    def action_mark(self) -> None:
+        key = self.table.cursor_key
+        if key is None:
+            return
+        self.table.toggle_mark(key)
+        self.table.refresh_rows()
+        self.table.action_cursor_down()
+        self.refresh_chrome()
+
+    def action_drain(self) -> None:
+        self._node_action("drain")
+
+    def action_resume(self) -> None:
+        self._node_action("resume")
+
+    def _node_action(self, action: str) -> None:
+        nodes = self._targets()
+        if not nodes:
+            return
+        unknown = [n for n in nodes if not n.in_postgres]
+        if unknown:
+            self.omega.refuse(f"{action}: {len(unknown)} node(s) heartbeat in Redis but are not in the nodes table")
+            return
+        self.omega.act(confirmation.for_nodes(action, nodes, self.shown_snapshot, self.omega.now()),
+                       on_go_ahead=self._clear_marks)
+
+    def _clear_marks(self) -> None:
+        if self.table.marked:
+            self.table.marked.clear()
+            self.table.refresh_rows()
+            self.refresh_chrome()
 
     def select_node(self, node_id: str) -> bool:
         return self.table.select_key(node_id)

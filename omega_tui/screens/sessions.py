@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.events import Resize
 from textual.widgets import Static
 
+from omega_tui import confirmation
 from omega_tui.data.models import LIVE_SESSION_STATUSES, ClusterSnapshot, Session
 from omega_tui.messages import OpenNode
 from omega_tui.screens.console_screen import ConsoleScreen
@@ -191,12 +192,16 @@ class SessionsScreen(ConsoleScreen):
         "Pending sessions in queue order (queue position, then priority), then scheduled, running, paused.",
         "Filter: words match any field; status: user: type: node: match one, e.g. 'user:alice gpu'. "
         "f cycles the status shown. enter (or n) opens the session's node.",
+        "c cancels the session (its allocations are released). space marks sessions (■): c then cancels all "
+        "marked ones, confirmed once.",
     )
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("f", "cycle_status", "Status", id="status_filter"),
         Binding("s", "sort", "Sort", id="sort"),
         Binding("n", "open_node", "Node", id="open_node", show=False),
+        Binding("c", "cancel", "Cancel", id="cancel"),
+        Binding("space", "mark", "Mark", id="mark", show=False),
     ]
 
     def __init__(self) -> None:
@@ -228,6 +233,7 @@ class SessionsScreen(ConsoleScreen):
         self.table.set_columns(self._columns)
 
     def render_snapshot(self, snapshot: ClusterSnapshot) -> None:
+        self.table.marked &= {s.session_id for s in snapshot.sessions}   # sessions that ended: marks dropped
         self._render_rows()
 
     def _render_rows(self) -> None:
@@ -264,6 +270,8 @@ class SessionsScreen(ConsoleScreen):
 
     def status_detail(self) -> str:
         words = f"sort: {self.sort}"
+        if self.table.marked:
+            words += f"  {len(self.table.marked)} marked"
         if self.status_filter:
             words += f"  status: {self.status_filter}"
         if self.filter_text:
@@ -286,6 +294,33 @@ class SessionsScreen(ConsoleScreen):
 
     def action_filter(self) -> None:
         self.query_one(FilterBar).open()
+
+    def action_mark(self) -> None:
+        key = self.table.cursor_key
+        if key is None:
+            return
+        self.table.toggle_mark(key)
+        self._render_rows()
+        self.table.action_cursor_down()
+        self.refresh_chrome()
+
+    def action_cancel(self) -> None:
+        """Cancel the marked sessions, or else the selected one."""
+        snapshot = self.shown_snapshot
+        if snapshot is None:
+            return
+        keys = self.table.marked or ({self.table.cursor_key} if self.table.cursor_key else set())
+        shown = {key: index for index, key in enumerate(self.table.keys)}   # in the order on screen
+        sessions = sorted((s for s in snapshot.sessions if s.session_id in keys),
+                          key=lambda s: shown.get(s.session_id, len(shown)))
+        if sessions:
+            self.omega.act(confirmation.for_sessions(sessions, self.omega.now()), on_go_ahead=self._clear_marks)
+
+    def _clear_marks(self) -> None:
+        if self.table.marked:
+            self.table.marked.clear()
+            self._render_rows()
+            self.refresh_chrome()
 
     def action_cycle_status(self) -> None:
         self.status_filter = STATUS_CYCLE[(STATUS_CYCLE.index(self.status_filter) + 1) % len(STATUS_CYCLE)]

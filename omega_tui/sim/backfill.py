@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
-import redis
 
-from omega_tui.data.connect import StoreError, describe_pg_error
+from omega_tui.data.connect import REDIS_ERRORS, StoreError, describe_pg_error
 from omega_tui.sim import cluster_store as store
 from omega_tui.sim.incidents import SimEvent
 from omega_tui.sim.live_state import LiveState, session_state, write_live_state
@@ -221,6 +220,6 @@ def _write_redis(sim, now: datetime) -> None:
                       session_states=[session_state(s, now) for s in live])
     try:
         write_live_state(sim._client(), state)
-    except (StoreError, redis.RedisError) as exc:
+    except (StoreError, *REDIS_ERRORS) as exc:
         sim.log(f"backfill: Redis not written ({exc}); the live ticks will fill it")
 

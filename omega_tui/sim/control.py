@@ -13,8 +13,7 @@ import queue
 import threading
 from dataclasses import dataclass
 
-import redis
-
+from omega_tui.data.connect import REDIS_ERRORS
 from omega_tui.sim.redis_keys import CONTROL_CHANNEL
 
 RETRY_SECONDS = 2.0
@@ -89,7 +88,7 @@ class ControlListener:
                         if parsed is not None:
                             self.messages.put(parsed)
                             self.wake.set()
-            except (redis.RedisError, OSError):
+            except (*REDIS_ERRORS, OSError):
                 self.subscribed.clear()
                 self._stop.wait(RETRY_SECONDS)
             finally:
@@ -97,5 +96,5 @@ class ControlListener:
                     try:
                         if closable is not None:
                             closable.close()
-                    except (redis.RedisError, OSError):
+                    except (*REDIS_ERRORS, OSError):
                         pass

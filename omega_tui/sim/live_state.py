@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from omega_tui.data.connect import is_cluster
 from omega_tui.data.models import METRIC_UNITS
 from omega_tui.sim import redis_keys as keys
 from omega_tui.sim.sessions import SimSession
@@ -42,8 +43,14 @@ def session_state(session: SimSession, now: datetime) -> tuple[str, dict, int]:
 
 
 def write_live_state(client, state: LiveState) -> int:
-    """Send everything in one round trip; returns the number of commands."""
-    pipe = client.pipeline(transaction=True)
+    """Send everything in one round trip (one per master on a Redis Cluster); returns the number of commands.
+
+    A cluster cannot run MULTI across hash slots: there the keys go in a plain
+    pipeline (grouped per master by redis-py) and only the queue, one key, is
+    replaced inside MULTI/EXEC so a reader never sees it half refilled.
+    """
+    cluster = is_cluster(client)
+    pipe = client.pipeline(transaction=not cluster)
     at_text = state.at.isoformat()
     for node_id, status, load in state.heartbeats:
         pipe.execute_command("SETEX", keys.heartbeat_key(node_id), keys.HEARTBEAT_TTL_SECONDS,
@@ -54,14 +61,18 @@ def write_live_state(client, state: LiveState) -> int:
             pipe.execute_command("SET", keys.metric_key(node_id, metric_type),
                                  keys.metric_value(value, at_text, METRIC_UNITS[metric_type]),
                                  "EX", keys.METRIC_TTL_SECONDS)
+    queue_pipe = client.pipeline(transaction=True) if cluster else pipe
     if state.queue is not None:
-        pipe.delete(keys.QUEUE_KEY)
+        queue_pipe.delete(keys.QUEUE_KEY)
         for start in range(0, len(state.queue), QUEUE_PUSH_BATCH):
-            pipe.rpush(keys.QUEUE_KEY, *state.queue[start:start + QUEUE_PUSH_BATCH])
+            queue_pipe.rpush(keys.QUEUE_KEY, *state.queue[start:start + QUEUE_PUSH_BATCH])
     for session_id, value, ttl in state.session_states:
         pipe.set(keys.session_state_key(session_id), json.dumps(value), ex=max(int(ttl), 1))
     if state.cluster_state is not None:
         pipe.hset(keys.CLUSTER_STATE_KEY, mapping=state.cluster_state)
-    commands = len(pipe)
-    pipe.execute()
+    commands = len(pipe) + (len(queue_pipe) if queue_pipe is not pipe else 0)
+    if len(pipe):
+        pipe.execute()
+    if queue_pipe is not pipe and len(queue_pipe):
+        queue_pipe.execute()
     return commands

@@ -24,7 +24,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import redis
 
-from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
+from omega_tui.data.connect import (
+    REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
+)
 from omega_tui.sim import cluster_store as store
 from omega_tui.sim.control import ControlListener, ControlMessage
 from omega_tui.sim.incidents import IncidentStep, Incidents
@@ -254,9 +256,9 @@ class Simulator:
         live_state.cluster_state = self._cluster_state(counts, samples)
         try:
             report.redis_commands = write_live_state(self._client(), live_state)
-        except (StoreError, redis.RedisError) as exc:
+        except (StoreError, *REDIS_ERRORS) as exc:
             report.problems.append(f"Redis: {describe_redis_error(exc, self.redis_url)}"
-                                   if isinstance(exc, redis.RedisError) else str(exc))
+                                   if isinstance(exc, REDIS_ERRORS) else str(exc))
 
         if self.rollups.due(now):
             if self.background_rollups:
@@ -475,7 +477,7 @@ class Simulator:
                 for session_id in cancelled:
                     pipe.lrem(QUEUE_KEY, 0, session_id)
                 pipe.execute()
-            except (StoreError, redis.RedisError) as exc:
+            except (StoreError, *REDIS_ERRORS) as exc:
                 self.log(f"Redis: {exc}")
 
     # -- the live loop -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ theme (and NO_COLOR) applies to every cell.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Iterable, Sequence, Union
 
 from rich.cells import cell_len
@@ -69,6 +70,7 @@ class ColumnSpec:
 
 
 CELL_PADDING = 2          # DataTable's cell padding, both sides
+MARK = "■"                # a marked row (space): its first cell starts with this
 SCROLLBAR_ALLOWANCE = 2
 VIEW_MARGIN = 5           # rows above and below the view kept up to date, for a smooth scroll
 SPAN_GAP = 4              # unchanged characters between two changed runs of a cell that still make two regions
@@ -118,6 +120,7 @@ class KeyedTable(DataTable):
         self._styles: dict[str, Style] = {}
         self._deferred: dict[str, Callable[[], Sequence[Cell]]] = {}   # rows out of view: their latest cells
         self.cells_updated = 0  # for tests and measurements: cells touched since mounted
+        self.marked: set[str] = set()  # row keys marked by the operator; shown by show_rows()
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._restyle())
@@ -174,7 +177,10 @@ class KeyedTable(DataTable):
         """
         unique: dict[str, Sequence[Cell] | Callable[[], Sequence[Cell]]] = {}
         for key, cells in rows:
-            unique.setdefault(key, cells)
+            if key not in unique:
+                if key in self.marked:
+                    cells = partial(self._marked, cells) if callable(cells) else self._with_mark(cells)
+                unique[key] = cells
         wanted = unique.keys()
         cursor_key = self.cursor_key
         deferred = self._deferred
@@ -235,7 +241,28 @@ class KeyedTable(DataTable):
                     if old != cells:
                         self._update(key, old, cells)
 
+    def toggle_mark(self, key: str) -> bool:
+        """Mark or unmark `key` (the screen shows its rows again to display it); True if now marked."""
+        if key in self.marked:
+            self.marked.discard(key)
+            return False
+        self.marked.add(key)
+        return True
+
     # -- internals ---------------------------------------------------------------
+
+    def _marked(self, produce: Callable[[], Sequence[Cell]]) -> tuple[Cell, ...]:
+        return self._with_mark(produce())
+
+    def _with_mark(self, cells: Sequence[Cell]) -> tuple[Cell, ...]:
+        if not cells or not self._table_columns:
+            return tuple(cells)
+        width = self._table_columns[0].width
+        text, style = cells[0]
+        marked = (MARK + (" " if width > 3 else "") + text.strip()) if text.strip() else MARK
+        while cell_len(marked) > width:
+            marked = marked[:-1]
+        return ((marked, f"{style} accent bold".strip()),) + tuple(cells[1:])
 
     def _label(self, column: Column) -> Text:
         label = column.label.rjust(column.width) if column.align_right else column.label

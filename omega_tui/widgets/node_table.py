@@ -40,7 +40,7 @@ METRIC_COLUMNS = {"cpu": "cpu_percent", "mem": "memory_percent", "gpu": "gpu_per
 COLUMN_SPECS = (
     ColumnSpec("host", "HOST", HOST_MIN, 0),
     ColumnSpec("type", "TYPE", 7, 2),
-    ColumnSpec("status", "STATUS", 11, 0),
+    ColumnSpec("status", "STATUS", status_words.STATUS_WIDTH, 0),
     ColumnSpec("beat", "HEARTBEAT", 11, 1),
     ColumnSpec("cpu", "CPU", METRIC_VALUE_WIDTH, 0, align_right=True),
     ColumnSpec("mem", "MEM", METRIC_VALUE_WIDTH, 1, align_right=True),
@@ -202,6 +202,10 @@ class NodeTable(KeyedTable):
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
+        self._render_rows()
+
+    def refresh_rows(self) -> None:
+        """Show the rows again (after a mark changed)."""
         self._render_rows()
 
     def on_resize(self, event: Resize) -> None:

@@ -19,8 +19,12 @@ class PollState:
 
 
 def store_age(health: StoreHealth, now: datetime, wide: bool) -> Content:
-    """'PostgreSQL ✓ 0s' (age of its data), or the state when it is not OK."""
+    """'PostgreSQL ✓ 0s' (age of its data), or the state when it is not OK; a read replica adds its lag."""
     name = health.store if wide else {"PostgreSQL": "PG"}.get(health.store, health.store)
+    if health.source is not None:
+        name += " replica" if health.lag_seconds is not None else " primary"
+    if health.lag_seconds is not None:
+        name += f" lag {duration(health.lag_seconds)}"
     if health.ok:
         return Content.assemble(f"{name} ", ("✓", "$success"), f" {age(health.last_ok, now)}")
     if health.last_ok is not None:
@@ -45,9 +49,11 @@ class StatusLine(Widget):
         self._poll: PollState | None = None
         self.detail = ""  # e.g. the sort and filter in force, set by the screen
         self._shown = ""
+        self.locked = False   # read-only mode: a lock after the title
 
-    def show(self, snapshot: ClusterSnapshot | None, now: datetime, poll: PollState, detail: str = "") -> None:
-        self._snapshot, self._now, self._poll, self.detail = snapshot, now, poll, detail
+    def show(self, snapshot: ClusterSnapshot | None, now: datetime, poll: PollState, detail: str = "",
+             *, locked: bool = False) -> None:
+        self._snapshot, self._now, self._poll, self.detail, self.locked = snapshot, now, poll, detail, locked
         line = self._line()
         if line.markup != self._shown:  # an unchanged line is not sent to the terminal again
             self._shown = line.markup
@@ -62,6 +68,8 @@ class StatusLine(Widget):
     def _line(self) -> Content:
         wide = self.size.width >= 100
         left = Content.styled(self.title_text, "bold $primary")
+        if self.locked:
+            left = Content.assemble(left, " ", ("🔒 read-only" if wide else "🔒 RO", "$warning bold"))
         if self.detail:
             left = Content.assemble(left, "  ", (self.detail, "$foreground-muted"))
         right_parts: list[Content] = []

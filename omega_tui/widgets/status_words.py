@@ -49,10 +49,31 @@ def unknown(value: object) -> Cell:
     return ("? " + clean(value), "warning")
 
 
+STATUS_WIDTH = 12
+DRAINED: Cell = ("▼ drained", "primary bold")
+
+
 def node_status(node: Node) -> Cell:
+    """The node's status; a draining node shows how many live sessions are left, then 'drained'."""
     if not node.in_postgres:
         return NOT_IN_POSTGRES
+    if node.status == "draining":
+        left = node.sessions_total
+        if not left:
+            return DRAINED
+        text = f"▼ draining {left}"
+        return (text if len(text) <= STATUS_WIDTH else f"▼ drain {left}", "warning bold")
     return NODE_STATUS.get(node.status) or unknown(node.status)
+
+
+def drain_progress(node: Node) -> Cell:
+    """Long form, for the node detail: 'draining · 3 sessions left' or 'drained'."""
+    if node.status != "draining" or not node.in_postgres:
+        return node_status(node)
+    left = node.sessions_total
+    if not left:
+        return ("▼ drained · no live sessions", DRAINED[1])
+    return (f"▼ draining · {left} session{'' if left == 1 else 's'} left", "warning bold")
 
 
 def short_age(seconds: float | None) -> str:
