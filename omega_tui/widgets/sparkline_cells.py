@@ -75,7 +75,11 @@ class BucketedSeries:
         first = last - (len(history) - 1) * step_seconds
         if self._last_at is not None and first <= self._last_at:
             for index, value in enumerate(history):
-                self.add(latest_at - timedelta(seconds=(len(history) - 1 - index) * step_seconds), value)
+                try:
+                    at = latest_at - timedelta(seconds=(len(history) - 1 - index) * step_seconds)
+                except OverflowError:   # a timestamp from year 1: no room for a history before it
+                    continue
+                self.add(at, value)
             return
         width = self.bucket_seconds
         buckets = self._buckets
