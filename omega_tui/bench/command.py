@@ -43,7 +43,6 @@ class BenchOptions:
     refreshes: int = 20
     seed: int = 1
     naive: bool = True
-    terminal: bool = True
     refresh: float = REFRESH   # seconds between polls, for both pollers and the console
 
 
@@ -72,13 +71,12 @@ def measure_stores(dsn: str, redis_url: str, options: BenchOptions, *, nodes: in
         result["naive_ratio"] = naive.median_ms / ours.median_ms if ours.median_ms else None
     say(f"  overview update: {options.updates} snapshots with 10 % of the nodes changed ...")
     result["overview_update"] = overview_update_ms(snapshot, options.updates)
-    if options.terminal:
-        say(f"  the console in a 120x40 pseudo-terminal: {options.refreshes} refreshes ...")
-        hostnames = {n.hostname for n in snapshot.nodes if n.hostname}
-        with tempfile.TemporaryDirectory(prefix="omega-bench-") as scratch:
-            terminal = run_in_pty(dsn, redis_url, hostnames, str(Path(scratch) / "marks"),
-                                  refreshes=options.refreshes, refresh=options.refresh, read_dsns=read_dsns)
-        result["terminal"] = terminal.as_json()
+    say(f"  the console in a 120x40 pseudo-terminal: {options.refreshes} refreshes ...")
+    hostnames = {n.hostname for n in snapshot.nodes if n.hostname}
+    with tempfile.TemporaryDirectory(prefix="omega-bench-") as scratch:
+        terminal = run_in_pty(dsn, redis_url, hostnames, str(Path(scratch) / "marks"),
+                              refreshes=options.refreshes, refresh=options.refresh, read_dsns=read_dsns)
+    result["terminal"] = terminal.as_json()
     return result
 
 
@@ -149,7 +147,6 @@ def run_embedded(options: BenchOptions) -> list[dict]:
 
 def bench_command(args: argparse.Namespace) -> int:
     from omega_tui.cli import CommandError, _require_dsn, settings_from
-    from omega_tui.data.connect import StoreError
     from omega_tui.demo.embedded import EmbeddedServerError
 
     options = BenchOptions(sizes=args.nodes, history=args.history, polls=args.polls, naive_polls=args.naive_polls,
@@ -168,8 +165,6 @@ def bench_command(args: argparse.Namespace) -> int:
             results = run_embedded(options)
     except (BenchError, EmbeddedServerError) as exc:
         raise CommandError(f"bench: {exc}") from None
-    except StoreError:
-        raise
     print(report.table(results))
     document = {"mode": "external" if external else "embedded", "history": format_duration(args.history),
                 "machine": report.machine(), "seconds": round(time.monotonic() - started, 1), "sizes": results}
