@@ -254,7 +254,7 @@ class Poller:
                     self._conn = self._connect_pg()
                 self._read_pg_tables(counts)
             except StoreError as exc:
-                self._pg_health.failed(now, exc.reason)
+                self._pg_health.failed(now, exc.reason, took=time.perf_counter() - started)
                 return False
             except psycopg.Error as exc:
                 reason = describe_pg_error(exc, self.settings.dsn)
@@ -264,11 +264,11 @@ class Poller:
                 # immediate retry on a new connection; anything else waits for backoff.
                 if attempt == 1 and reused and lost and not self._closed.is_set():
                     continue
-                self._pg_health.failed(now, reason)
+                self._pg_health.failed(now, reason, took=time.perf_counter() - started)
                 return False
             except Exception as exc:  # noqa: BLE001 - data no reader expected: degrade, never die
                 self._drop_pg()
-                self._pg_health.failed(now, _unexpected(exc))
+                self._pg_health.failed(now, _unexpected(exc), took=time.perf_counter() - started)
                 return False
             self._pg_health.succeeded(now, (time.perf_counter() - started) * 1000)
             return True
@@ -360,15 +360,16 @@ class Poller:
             counts["redis"] += 1
             reading = self._heartbeats.read(self._redis, known, now)
         except StoreError as exc:
-            self._redis_health.failed(now, exc.reason)
+            self._redis_health.failed(now, exc.reason, took=time.perf_counter() - started)
             return False
         except (redis.RedisError, OSError) as exc:
             self._drop_redis()
-            self._redis_health.failed(now, describe_redis_error(exc, self.settings.redis_url))
+            self._redis_health.failed(now, describe_redis_error(exc, self.settings.redis_url),
+                                     took=time.perf_counter() - started)
             return False
         except Exception as exc:  # noqa: BLE001 - data no reader expected: degrade, never die
             self._drop_redis()
-            self._redis_health.failed(now, _unexpected(exc))
+            self._redis_health.failed(now, _unexpected(exc), took=time.perf_counter() - started)
             return False
         self._redis_health.succeeded(now, (time.perf_counter() - started) * 1000)
         self._redis_reading = reading
