@@ -89,3 +89,12 @@ class ConsoleScreen(Screen):
 
     def action_back(self) -> None:
         self.omega.go_back()
+
+    async def _dispatch_message(self, message) -> None:
+        # This screen's own handlers: an unexpected error shows the error panel (see OmegaApp).
+        try:
+            await super()._dispatch_message(message)
+        except Exception as error:
+            if not self.omega.survive_errors:
+                raise
+            self.omega.unexpected_error(error, type(self).__name__)
