@@ -30,7 +30,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from omega_tui.data import pg_reads
+from omega_tui.data import lenient_times, pg_reads
 from omega_tui.data.alerts import AlertBuilder
 from omega_tui.data.connect import StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect
 from omega_tui.data.metric_history import MetricHistory, to_datetime
@@ -257,6 +257,8 @@ class Poller:
                 self._pg_health.failed(now, exc.reason, took=time.perf_counter() - started)
                 return False
             except psycopg.Error as exc:
+                if attempt == 1 and lenient_times.retry_with_lenient_times(self._conn, exc):
+                    continue   # a time Python cannot hold ('infinity'): read such times as None
                 reason = describe_pg_error(exc, self.settings.dsn)
                 lost = self._conn is None or self._conn.broken or self._conn.closed
                 self._drop_pg()

@@ -74,6 +74,8 @@ class ConsoleScreen(Screen):
 
     def refresh_chrome(self) -> None:
         """Status line and health banner, which also change without a new snapshot (clock, pause)."""
+        if not self.query(StatusLine):
+            return   # not composed yet (a mode switch in progress): on_screen_resume draws it
         app = self.omega
         now = app.now()
         snapshot = app.snapshot

@@ -72,7 +72,11 @@ class BucketedSeries:
         """Fill from a history of values spaced `step_seconds` apart, the last one at `latest_at`."""
         count = len(history)
         for index, value in enumerate(history):
-            self.add(latest_at - timedelta(seconds=(count - 1 - index) * step_seconds), value)
+            try:
+                at = latest_at - timedelta(seconds=(count - 1 - index) * step_seconds)
+            except OverflowError:   # a timestamp from year 1: no room for a history before it
+                continue
+            self.add(at, value)
 
     def values(self, now: datetime, width: int) -> list[float | None]:
         """Mean per bucket, oldest first. A bucket without a sample repeats the value before it
