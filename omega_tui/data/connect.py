@@ -88,6 +88,9 @@ def describe_redis_error(exc: BaseException, url: str | None = None) -> str:
     reason = _first_line(str(exc)) or type(exc).__name__
     if isinstance(exc, redis.AuthenticationError) or "WRONGPASS" in reason or "NOAUTH" in reason:
         reason = f"authentication failed ({reason})"
+    elif url and url.lower().startswith("rediss://") and isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        # A plain-text server never answers the TLS handshake: say what was asked for.
+        reason = f"{reason} (TLS/SSL was asked for by rediss://: is the server serving TLS on that port?)"
     return mask_secret_text(reason, url_password(url), url)
 
 
