@@ -246,6 +246,8 @@ class OmegaApp(App):
             self._quit_after_error(summary, log)
             return
         if isinstance(self.screen, ErrorPanel):
+            if not self.screen.shown:    # the panel itself failed
+                self._quit_after_error(summary, log)
             return   # one panel at a time; the log has every error
         try:
             self.push_screen(ErrorPanel(summary, log, self.errors_seen))

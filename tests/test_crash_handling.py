@@ -211,3 +211,34 @@ def test_a_crashing_screen_in_a_terminal_shows_the_panel_then_quits_cleanly(tmp_
         console.close()
     log = (tmp_path / "state" / "omega-tui" / "log" / "omega-tui.log").read_text()
     assert "RuntimeError: injected bug" in log and "pty-Secret-9" not in log
+
+
+def test_a_widget_that_cannot_draw_shows_the_panel_over_it(tmp_path):
+    console = PtyConsole([str(REPO / "tests" / "crashing_console.py"), "--render-bug"], tmp_path / "state")
+    try:
+        console.read_until(ALT_SCREEN_ON)
+        console.read_until(b"Unexpected error")
+        console.read_until(b"cannot draw the status line")
+        os.write(console.master, b"q")
+        assert console.wait_exit() == 0
+        console.assert_terminal_restored()
+    finally:
+        console.close()
+
+
+def test_an_error_the_console_cannot_outlive_quits_with_one_line_and_the_terminal_back(tmp_path):
+    console = PtyConsole([str(REPO / "tests" / "crashing_console.py"), "--render-bug", "--panel-bug"],
+                         tmp_path / "state")
+    try:
+        console.read_until(ALT_SCREEN_ON)
+        code = console.wait_exit(timeout=30)
+        assert code == 1
+        console.assert_terminal_restored()
+        after = console.output[console.output.rindex(ALT_SCREEN_OFF):]
+        assert b"omega-tui: unexpected error, quitting" in after and b"cannot build the error panel" in after
+        assert b"omega-tui.log" in after
+        assert b"pty-Secret-9" not in console.output
+    finally:
+        console.close()
+    log = (tmp_path / "state" / "omega-tui" / "log" / "omega-tui.log").read_text()
+    assert "cannot build the error panel" in log and "cannot draw the status line" in log
