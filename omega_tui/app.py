@@ -259,7 +259,8 @@ class OmegaApp(App):
         self.stop_polling()
         self._return_code = 1
         where = f"; details in {log}" if log else ""
-        self._exit_renderables.append(Text(f"omega-tui: unexpected error, quitting ({summary}){where}"))
+        message = f"omega-tui: unexpected error, quitting ({summary}){where}"
+        self._exit_renderables.append(Text(message, no_wrap=True, overflow="ignore"))   # one line, whole
         self._close_messages_no_wait()
 
     def _install_signal_handlers(self) -> None:

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,6 +98,8 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
             if report["rss_start_mb"] is None and now >= warmup:
                 report["rss_start_mb"] = rss_mb()
                 report["rss_start_at_s"] = round(now, 1)
+                if args.trace_memory:
+                    report["_trace_start"] = tracemalloc.take_snapshot()
             if plan and now >= plan[0][0]:
                 _, store = plan.pop(0)
                 server = pg if store == "postgres" else rd
@@ -117,6 +120,9 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
                 break
             await pilot.pause(0.5)
         report["rss_end_mb"] = rss_mb()
+        if args.trace_memory and "_trace_start" in report:
+            growth = tracemalloc.take_snapshot().compare_to(report.pop("_trace_start"), "lineno")
+            report["memory_growth_top"] = [str(stat) for stat in growth[:15]]
         report["errors_seen_by_console"] = app.errors_seen
         report["console_running_at_end"] = app.is_running
 
@@ -166,7 +172,11 @@ def main() -> int:
     parser.add_argument("--max-growth", type=float, default=10.0, help="allowed RSS growth, percent (10)")
     parser.add_argument("--dir", type=Path, help="where the servers live (default: a temporary directory)")
     parser.add_argument("--report", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="trace Python allocations (slower) and report where memory grew after warm-up")
     args = parser.parse_args()
+    if args.trace_memory:
+        tracemalloc.start(5)
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="omega-soak-"))
     pg = EmbeddedPostgres(root / "pg").start()
