@@ -15,13 +15,13 @@ import os
 if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:
     os.environ["TEXTUAL_FPS"] = "15"
 
+import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Protocol  # noqa: E402
 
-from rich.text import Text  # noqa: E402
 from textual.app import App  # noqa: E402
 from textual.binding import Binding  # noqa: E402
 from textual.worker import Worker, WorkerState  # noqa: E402
@@ -211,6 +211,7 @@ class OmegaApp(App):
     # console goes on. SIGTERM and SIGHUP quit cleanly, restoring the terminal.
 
     survive_errors = True   # tests/conftest.py turns this off: there a bug must fail the test
+    quit_message: str | None = None   # set when an unexpected error ends the console
     ERROR_BURST = 50        # this many unexpected errors within 10 s (a render loop): quit rather than spin
 
     async def _dispatch_message(self, message) -> None:
@@ -259,8 +260,7 @@ class OmegaApp(App):
         self.stop_polling()
         self._return_code = 1
         where = f"; details in {log}" if log else ""
-        message = f"omega-tui: unexpected error, quitting ({summary}){where}"
-        self._exit_renderables.append(Text(message, no_wrap=True, overflow="ignore"))   # one line, whole
+        self.quit_message = f"omega-tui: unexpected error, quitting ({summary}){where}"   # run_console prints it
         self._close_messages_no_wait()
 
     def _install_signal_handlers(self) -> None:
@@ -384,6 +384,8 @@ def run_console(settings: Settings, *, theme: str | None = None, source: DataSou
         app.run()
     finally:
         source.close()
+    if app.quit_message:   # after the terminal is restored: one whole line
+        print(app.quit_message, file=sys.stderr)
     return app.return_code or 0
 
 

@@ -60,6 +60,11 @@ class ConsoleScreen(Screen):
         else:
             self.refresh_chrome()
 
+    def on_screen_suspend(self) -> None:
+        # A hidden screen keeps no snapshot alive (with 1,000 nodes, each holds megabytes of
+        # history): on_screen_resume catches up with the app's latest one anyway.
+        self.shown_snapshot = None
+
     def show_snapshot(self, snapshot: ClusterSnapshot) -> None:
         self.shown_snapshot = snapshot
         self.render_snapshot(snapshot)
