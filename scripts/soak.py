@@ -84,9 +84,11 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
                 sim_restart, report: dict) -> None:
     duration = args.duration
     plan = restart_plan(duration, args.restarts)
-    # RSS "at start" is taken once every screen has been built and shown (quickly, in turn,
-    # during the warm-up) and the short history is loaded: growth after that is what leaks.
-    warmup = min(120.0, duration * 0.2)
+    # RSS "at start" is taken after a warm-up: every screen built and shown (quickly, in turn),
+    # the short history loaded and the overview's sparkline buckets filled (22 buckets of 15 s,
+    # 5.5 min). Growth after that is what leaks; a run shorter than ~12 min cannot tell.
+    warmup = max(duration * 0.2, min(duration * 0.5, 360.0))
+    next_sample = 0.0
     async with app.run_test(size=(160, 50)) as pilot:
         started = time.monotonic()
         screens = ["1", "2", "3", "1"]
@@ -95,6 +97,9 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
             now = time.monotonic() - started
             if now >= duration:
                 break
+            if now >= next_sample:
+                report["rss_samples_mb"].append((round(now), round(rss_mb(), 1)))
+                next_sample = now + 30
             if report["rss_start_mb"] is None and now >= warmup:
                 report["rss_start_mb"] = rss_mb()
                 report["rss_start_at_s"] = round(now, 1)
@@ -151,6 +156,7 @@ def summarise(poller: SoakPoller, report: dict) -> None:
         (round(t - first, 1), pg_reason if not pg_ok else redis_reason)
         for t, _, pg_ok, redis_ok, pg_reason, redis_reason in polls
         if (not pg_ok or not redis_ok) and not any(a - 1 <= t - first <= b for a, b in windows)
+        and t - first < report["duration_s"] - 1    # the last poll is cancelled by the shutdown
     ]
     if unexplained:
         report["errors"].append(f"{len(unexplained)} poll(s) with a store not OK outside the restarts, "
@@ -184,7 +190,7 @@ def main() -> int:
     sim_log = root / "simulator.log"
     sim = None
     report: dict = {"duration_s": args.duration, "refresh_s": args.refresh, "nodes": args.nodes,
-                    "rss_start_mb": None, "restarts": [], "errors": []}
+                    "rss_start_mb": None, "rss_samples_mb": [], "restarts": [], "errors": []}
     try:
         with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'omega'").fetchone():
