@@ -167,7 +167,7 @@ async def visit_every_screen(app, pilot, node_id: str) -> list[str]:
     return seen
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(hostile_snapshot())
 def test_hostile_snapshots_render_safely_on_every_screen(drawn):
     snapshot, event = drawn
