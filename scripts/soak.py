@@ -126,6 +126,8 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
                 break
             await pilot.pause(0.5)
         report["rss_end_mb"] = rss_mb()
+        from omega_tui.widgets.safe_text import _clean
+        report["clean_cache_entries"] = _clean.cache_info().currsize   # a bounded cache that fills over hours
         if args.trace_memory and "_trace_start" in report:
             growth = tracemalloc.take_snapshot().compare_to(report.pop("_trace_start"), "lineno")
             report["memory_growth_top"] = [str(stat) for stat in growth[:15]]
