@@ -90,7 +90,7 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
     warmup = max(duration * 0.2, min(duration * 0.5, 360.0))
     next_sample = 0.0
     async with app.run_test(size=(160, 50)) as pilot:
-        started = time.monotonic()
+        started = report["_started_mono"] = time.monotonic()
         screens = ["1", "2", "3", "1"]
         next_key = started + 2
         while True:
@@ -154,7 +154,7 @@ def summarise(poller: SoakPoller, report: dict) -> None:
             report["errors"].append(f"{restart['store']} never recovered after its restart at {restart['at_s']} s")
     # Store failures outside the outage windows (kill to restart done, plus 2 s to come back) are errors.
     windows = [(r["at_s"], r["restarted_s"] + 2 + (r["recovered_after_s"] or 0)) for r in report["restarts"]]
-    first = polls[0][0] if polls else 0
+    first = report.pop("_started_mono", polls[0][0] if polls else 0)   # the time base of at_s and restarted_s
     unexplained = [
         (round(t - first, 1), pg_reason if not pg_ok else redis_reason)
         for t, _, pg_ok, redis_ok, pg_reason, redis_reason in polls
