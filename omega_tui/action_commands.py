@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+import psycopg
+
 from omega_tui.data import actions
-from omega_tui.data.connect import StoreError, pg_connect, redis_connect
+from omega_tui.data.connect import StoreError, describe_pg_error, pg_connect, redis_connect
 
 
 def add_action_parsers(sub, add_store_options) -> None:
@@ -113,6 +115,8 @@ def cmd_action(args: argparse.Namespace) -> int:
     worst = 0
     try:
         for target in args.targets:
+            if conn.closed or conn.broken:
+                raise StoreError("PostgreSQL", f"connection lost; {target} and the targets after it not tried")
             if not args.yes and not _confirm(conn, action, target):
                 print(f"{target}: not confirmed, nothing changed")
                 worst = max(worst, 1)
@@ -123,7 +127,9 @@ def cmd_action(args: argparse.Namespace) -> int:
                 line += f"; Redis not told ({redis_error}): the database is right"
             print(f"{result.result}: {line}", file=sys.stdout if result.ok else sys.stderr)
             if not result.ok:
-                worst = max(worst, 2 if "permission denied" in result.message else 1)
+                worst = max(worst, 2 if "permission denied" in result.message or result.result == actions.FAILED else 1)
+    except psycopg.Error as exc:   # reading what to confirm: nothing was changed yet
+        raise StoreError("PostgreSQL", describe_pg_error(exc, settings.dsn)) from None
     finally:
         conn.close()
         if redis_client is not None:

@@ -15,6 +15,7 @@ import os
 if os.environ.get("SSH_CONNECTION") and "TEXTUAL_FPS" not in os.environ:
     os.environ["TEXTUAL_FPS"] = "15"
 
+import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
@@ -120,6 +121,8 @@ class OmegaApp(App):
         self._return_mode: str | None = None
         self._tick_chrome = clock is None
         self._theme_warnings: list[str] = []
+        self.errors_seen = 0                     # unexpected errors so far (see unexpected_error)
+        self._error_times: list[float] = []
         for loaded in load_themes(warn=self._theme_warnings.append).values():
             self.register_theme(loaded)
         wanted = theme or self.settings.theme or DEFAULT_THEME
@@ -137,6 +140,7 @@ class OmegaApp(App):
         return PollState(self.schedule.interval, self.schedule.paused)
 
     def on_mount(self) -> None:
+        self._install_signal_handlers()
         for warning in self._theme_warnings:  # a user theme file that could not be used
             self.notify(warning, severity="warning", timeout=10)
         self.start_poller()
@@ -288,6 +292,74 @@ class OmegaApp(App):
             return False
         return True
 
+    # -- unexpected errors and signals --------------------------------------------
+    # A bug in the console must not kill it or print a traceback over the terminal:
+    # the error is logged (omega_tui/error_log.py) and an error panel says so; the
+    # console goes on. SIGTERM and SIGHUP quit cleanly, restoring the terminal.
+
+    survive_errors = True   # tests/conftest.py turns this off: there a bug must fail the test
+    quit_message: str | None = None   # set when an unexpected error ends the console
+    ERROR_BURST = 50        # this many unexpected errors within 10 s (a render loop): quit rather than spin
+
+    async def _dispatch_message(self, message) -> None:
+        # The app's own handlers, key bindings and actions (a screen's actions run here too).
+        try:
+            await super()._dispatch_message(message)
+        except Exception as error:
+            if not self.survive_errors:
+                raise
+            self.unexpected_error(error, "the console")
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual's path for errors anywhere else (widgets, rendering, timers, workers): it would exit.
+        if not self.survive_errors:
+            super()._handle_exception(error)
+            return
+        self.unexpected_error(error, "a widget")
+
+    def unexpected_error(self, error: Exception, where: str) -> None:
+        """Log `error` and show the error panel; quit cleanly if the console cannot go on."""
+        from omega_tui.error_log import log_unexpected
+        from omega_tui.masking import mask_secret_text, url_password
+        from omega_tui.screens.error_panel import ErrorPanel
+
+        secrets = (url_password(self.settings.dsn), url_password(self.settings.redis_url))
+        log = log_unexpected(error, where, *secrets)
+        summary = mask_secret_text(f"{where}: {describe_error(error)}", *secrets)
+        now = time.monotonic()
+        self.errors_seen += 1
+        self._error_times = [t for t in self._error_times if now - t < 10] + [now]
+        started = self.is_running and bool(self._screen_stacks.get(self._current_mode))
+        if not started or len(self._error_times) >= self.ERROR_BURST:
+            self._quit_after_error(summary, log)
+            return
+        if isinstance(self.screen, ErrorPanel):
+            if not self.screen.shown:    # the panel itself failed
+                self._quit_after_error(summary, log)
+            return   # one panel at a time; the log has every error
+        try:
+            self.push_screen(ErrorPanel(summary, log, self.errors_seen))
+        except Exception as panel_error:  # noqa: BLE001 - not even the panel can be shown
+            log_unexpected(panel_error, "the error panel", *secrets)
+            self._quit_after_error(summary, log)
+
+    def _quit_after_error(self, summary: str, log) -> None:
+        self.stop_polling()
+        self._return_code = 1
+        where = f"; details in {log}" if log else ""
+        self.quit_message = f"omega-tui: unexpected error, quitting ({summary}){where}"   # run_console prints it
+        self._close_messages_no_wait()
+
+    def _install_signal_handlers(self) -> None:
+        import asyncio
+        import signal
+
+        if self.is_headless or threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self.exit, None, 128 + sig)
+
     # -- navigation --------------------------------------------------------------
 
     def action_show_mode(self, mode: str) -> None:
@@ -407,6 +479,8 @@ def run_console(settings: Settings, *, theme: str | None = None, source: DataSou
         source.close()
         if actions is not None:
             actions.close()
+    if app.quit_message:   # after the terminal is restored: one whole line
+        print(app.quit_message, file=sys.stderr)
     return app.return_code or 0
 
 

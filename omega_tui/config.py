@@ -13,6 +13,7 @@ The config file is TOML, `$OMEGA_TUI_CONFIG` or `<user config dir>/omega-tui/con
     refresh = 2.0
     theme = "omega-dark"
     read_only = true
+    pg_ssl = { sslmode = "verify-full", sslrootcert = "~/.config/omega-tui/ca.pem" }   # libpq TLS options
 
     [thresholds]                  # derived alerts: metric over value for seconds
     cpu_percent = { value = 95, seconds = 120 }
@@ -76,6 +77,7 @@ class Settings:
     pending_alert_seconds: float = 900.0
     thresholds: dict = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     keys: dict = field(default_factory=dict)  # binding id -> key(s), user remaps
+    pg_ssl: dict = field(default_factory=dict)  # libpq TLS options from the config, folded into dsn
     config_path: Path | None = None
 
 
@@ -226,6 +228,8 @@ def _apply(settings: Settings, values: dict, where: str) -> Settings:
             changes["operator"] = _expect(value, str, where, key)
         elif key == "keys":
             changes["keys"] = {**settings.keys, **_expect(value, dict, where, key)}
+        elif key == "pg_ssl":
+            changes["pg_ssl"] = _pg_ssl(_expect(value, dict, where, key), where)
         elif key == "thresholds":
             changes["thresholds"] = _thresholds(settings.thresholds, _expect(value, dict, where, key), where)
         else:
@@ -238,6 +242,31 @@ def _read_dsns(value, where: str, key: str) -> tuple[str, ...]:
     if not dsns or not all(isinstance(d, str) and d.strip() for d in dsns):
         raise ConfigError(f"{where}: '{key}' must be a DSN or a list of DSNs")
     return tuple(d.strip() for d in dsns)
+
+PG_SSL_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "ssl_min_protocol_version")
+
+
+def _pg_ssl(table: dict, where: str) -> dict:
+    options = {}
+    for name, value in table.items():
+        if name not in PG_SSL_OPTIONS:
+            raise ConfigError(f"{where}: unknown pg_ssl option '{name}' (known: {', '.join(PG_SSL_OPTIONS)})")
+        value = _expect(value, str, where, f"pg_ssl.{name}")
+        options[name] = os.path.expanduser(value) if name != "sslmode" else value
+    return options
+
+
+def with_pg_ssl(dsn: str, options: dict) -> str:
+    """`dsn` with the config's TLS options added; an option the DSN sets itself is kept as the DSN has it."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        given = conninfo_to_dict(dsn)
+    except ProgrammingError:
+        return dsn   # malformed: connecting reports it
+    extra = {k: v for k, v in options.items() if k not in given}
+    return make_conninfo(dsn, **extra) if extra else dsn
 
 
 def _expect(value, kind, where: str, key: str):
@@ -310,4 +339,11 @@ def resolve(
     settings = _apply(settings, env_values, "environment")
 
     flags = {"dsn": dsn, "redis": redis_url, **(overrides or {})}
-    return _apply(settings, {k: v for k, v in flags.items() if v is not None}, "command line")
+    settings = _apply(settings, {k: v for k, v in flags.items() if v is not None}, "command line")
+    if settings.pg_ssl:   # the replicas need the same TLS options as the primary
+        settings = replace(
+            settings,
+            dsn=with_pg_ssl(settings.dsn, settings.pg_ssl) if settings.dsn else settings.dsn,
+            read_dsns=tuple(with_pg_ssl(d, settings.pg_ssl) for d in settings.read_dsns),
+        )
+    return settings

@@ -19,6 +19,13 @@ import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 
+def pytest_configure(config):
+    # The console survives its own bugs (an error panel, a log line); in tests a bug must fail the test.
+    from omega_tui.app import OmegaApp
+
+    OmegaApp.survive_errors = False
+
+
 def with_database(dsn: str, dbname: str) -> str:
     params = conninfo_to_dict(dsn)
     params["dbname"] = dbname

@@ -276,9 +276,10 @@ def test_redis_down_keeps_postgres_fresh_and_recovers(servers, dsn, redis_url, d
         assert not any(a.alert_id.startswith("unreachable:") for a in snap.alerts)
         assert servers.redis.password not in (snap.redis.reason or "")
 
-        # Backing off: the next poll does not try Redis again straight away.
+        # A refusal costs nothing to repeat: the next poll tries again (no backoff), still STALE since then.
         snap = poller.poll()
-        assert snap.stats.redis_round_trips == 0 and snap.redis.since == failed_at
+        assert snap.stats.redis_round_trips == 1 and snap.redis.since == failed_at
+        assert snap.redis.state is HealthState.STALE
     finally:
         servers.redis.start()
 
@@ -319,8 +320,9 @@ def test_postgres_down_keeps_last_data_heartbeats_refresh_and_recovers(servers, 
         assert any(x.alert_id == f"unreachable:{b}" for x in snap.alerts)
         assert snap.stats.sql_statements <= 1      # the statement that found the connection dead
 
-        snap = poller.poll()                         # backing off: no new attempt
+        snap = poller.poll()                         # refused again (retried at once): no statement ran
         assert snap.postgres.since == failed_at and snap.stats.sql_statements == 0
+        assert snap.postgres.state is HealthState.STALE
     finally:
         servers.pg.start()
 

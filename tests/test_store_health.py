@@ -44,3 +44,17 @@ def test_failure_after_success_is_stale_since_the_first_failure_and_recovers():
     h = health.health()
     assert (h.state, h.since, h.reason, h.last_ok) == (HealthState.OK, at(13), None, at(13))
     assert health.due(at(13))
+
+
+def test_quick_failures_are_retried_on_the_next_poll_slow_ones_back_off():
+    health = StoreHealthTracker("Redis")
+    health.succeeded(T, 1.0)
+    for second in range(1, 6):                        # refused at once, every poll: no backoff
+        health.failed(at(second), "connection refused", took=0.002)
+        assert health.due(at(second))
+    assert health.health().since == at(1) and health.health().state is HealthState.STALE
+    health.failed(at(6), "timeout connecting", took=5.0)   # a hang: back off 1 s, then 2 s
+    assert not health.due(at(6.9)) and health.due(at(7))
+    health.failed(at(7), "timeout connecting", took=5.0)
+    assert not health.due(at(8.9)) and health.due(at(9))
+    assert health.health().since == at(1)

@@ -21,7 +21,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from omega_tui.data.connect import REDIS_ERRORS, describe_redis_error, is_cluster
+from omega_tui.data.connect import REDIS_ERRORS, describe_pg_error, describe_redis_error, is_cluster
 
 CONTROL_CHANNEL = "omega:control"
 QUEUE_KEY = "queue:pending_sessions"
@@ -110,10 +110,12 @@ def _audit_failure(conn, actor: Actor, result: ActionResult) -> None:
 
 def _run(conn, actor: Actor, action: str, kind: str, target: str, body) -> ActionResult:
     """Run `body(conn) -> ActionResult` in one transaction, audited."""
+    committing = False
     try:
         with conn.transaction():
             result = body(conn)
             _audit(conn, actor, result)
+            committing = True
         return result
     except _Outcome as outcome:
         _audit_failure(conn, actor, outcome.result)
@@ -128,6 +130,19 @@ def _run(conn, actor: Actor, action: str, kind: str, target: str, body) -> Actio
         result = ActionResult(action, kind, target, None, REFUSED,
                               f"{kind} {target} is being changed by someone else; try again")
         _audit_failure(conn, actor, result)
+        return result
+    except psycopg.Error as exc:
+        # The store failed (connection lost, statement timeout, a constraint of
+        # someone else's schema). Before COMMIT the transaction is rolled back;
+        # a connection lost during COMMIT leaves the outcome unknown.
+        reason = describe_pg_error(exc)
+        if committing:
+            return ActionResult(action, kind, target, None, FAILED,
+                                f"PostgreSQL failed while committing ({reason}): the {action} may or may not "
+                                f"have been applied; check {kind} {target}")
+        result = ActionResult(action, kind, target, None, FAILED, f"PostgreSQL: {reason}; nothing changed")
+        if not conn.closed and not conn.broken:
+            _audit_failure(conn, actor, result)
         return result
 
 

@@ -111,6 +111,9 @@ def describe_redis_error(exc: BaseException, url: str | None = None) -> str:
         text in reason for text in ("WRONGPASS", "NOAUTH", "invalid username-password pair", "invalid password")
     ):
         reason = f"authentication failed ({reason})"
+    elif url and url.lower().startswith("rediss://") and isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        # A plain-text server never answers the TLS handshake: say what was asked for.
+        reason = f"{reason} (TLS/SSL was asked for by rediss://: is the server serving TLS on that port?)"
     return mask_secret_text(reason, url_password(url), url)
 
 

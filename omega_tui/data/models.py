@@ -27,6 +27,7 @@ NODE_STATUSES = ("active", "inactive", "draining", "failed", "maintenance")
 SESSION_TYPES = ("interactive", "batch", "streaming", "ai_training", "rendering")
 SESSION_STATUSES = ("pending", "scheduled", "running", "paused", "completed", "failed", "cancelled")
 LIVE_SESSION_STATUSES = ("pending", "scheduled", "running", "paused")
+FINISHED_SESSION_STATUSES = ("completed", "failed", "cancelled")
 SEVERITIES = ("critical", "error", "warning", "info", "debug")
 RESOURCE_TYPES = ("cpu", "memory", "storage", "gpu", "network")
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
-from omega_tui.data.models import LIVE_SESSION_STATUSES, Alert, AlertKind, Allocation, Event, Node, Reachability, Session
+from omega_tui.data.models import FINISHED_SESSION_STATUSES, LIVE_SESSION_STATUSES, Alert, AlertKind, Allocation, Event, Node, Reachability, Session
 
 ALERT_SEVERITIES = ["critical", "error", "warning"]
 MAX_NODES = 20_000
@@ -180,14 +180,28 @@ def read_nodes(db, cache: RowCache | None = None) -> list[PgNode]:
 
 # --- sessions ---------------------------------------------------------------
 
+# Every session not in a known finished status, so a status the console does not
+# know (a newer scheduler's "preempted") is shown rather than silently hidden.
+# `status NOT IN (finished)` would scan the whole table, finished history
+# included; instead the statuses present are found with a loose index scan of
+# idx_sessions_status (one probe per distinct status) and the rows read by
+# `status = ANY(those)`, through the same index.
 SESSIONS_SQL = """
+WITH RECURSIVE present AS (
+    SELECT min(status) AS status FROM sessions
+    UNION ALL
+    SELECT (SELECT min(status) FROM sessions WHERE status > present.status)
+      FROM present WHERE present.status IS NOT NULL
+)
 SELECT s.session_id::text, s.session_name, s.user_id::text, u.username, s.session_type, s.status,
        s.priority, s.cpu_request::float8, s.memory_request_gb::float8, s.gpu_request,
        s.scheduled_node_id::text, n.hostname, s.created_at, s.start_time, s.end_time
   FROM sessions s
   LEFT JOIN users u ON u.user_id = s.user_id
   LEFT JOIN nodes n ON n.node_id = s.scheduled_node_id
- WHERE s.status = ANY(%(live)s)
+ WHERE s.status = ANY(ARRAY(SELECT status FROM present
+                             WHERE status IS NOT NULL AND status <> ALL(%(finished)s)))
+    OR s.status IS NULL
  ORDER BY s.created_at, s.session_id
  LIMIT %(limit)s
 """
@@ -216,8 +230,11 @@ def _session(row) -> Session:
 
 
 def read_live_sessions(db, cache: RowCache | None = None) -> list[Session]:
-    """Sessions pending, scheduled, running or paused (queue positions come from Redis later)."""
-    rows = db.execute(SESSIONS_SQL, {"live": list(LIVE_SESSION_STATUSES), "limit": MAX_SESSIONS}).fetchall()
+    """Sessions not finished: pending, scheduled, running, paused, or a status we do not know.
+
+    Queue positions come from Redis later.
+    """
+    rows = db.execute(SESSIONS_SQL, {"finished": list(FINISHED_SESSION_STATUSES), "limit": MAX_SESSIONS}).fetchall()
     return (cache or RowCache()).convert(rows, _session)
 
 

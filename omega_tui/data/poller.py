@@ -35,7 +35,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from omega_tui.data import pg_reads
+from omega_tui.data import lenient_times, pg_reads
 from omega_tui.data.alerts import AlertBuilder
 from omega_tui.data.audit_trail import AuditTrail
 from omega_tui.data.connect import (
@@ -301,9 +301,11 @@ class Poller:
                 self._read_pg_tables(counts)
                 self._lag = self._read_replica_lag(counts)
             except StoreError as exc:
-                self._pg_health.failed(now, exc.reason)
+                self._pg_health.failed(now, exc.reason, took=time.perf_counter() - started)
                 return False
             except psycopg.Error as exc:
+                if attempt == 1 and lenient_times.retry_with_lenient_times(self._conn, exc):
+                    continue   # a time Python cannot hold ('infinity'): read such times as None
                 reason = describe_pg_error(exc, self._source.dsn)
                 lost = self._conn is None or self._conn.broken or self._conn.closed
                 self._source.replica_failed(now, reason)
@@ -312,11 +314,11 @@ class Poller:
                 # immediate retry on a new connection; anything else waits for backoff.
                 if attempt == 1 and reused and lost and not self._closed.is_set():
                     continue
-                self._pg_health.failed(now, reason)
+                self._pg_health.failed(now, reason, took=time.perf_counter() - started)
                 return False
             except Exception as exc:  # noqa: BLE001 - data no reader expected: degrade, never die
                 self._drop_pg()
-                self._pg_health.failed(now, _unexpected(exc))
+                self._pg_health.failed(now, _unexpected(exc), took=time.perf_counter() - started)
                 return False
             latency = (time.perf_counter() - started) * 1000
             limit = self.settings.replica_max_lag
@@ -439,15 +441,16 @@ class Poller:
             reading = self._heartbeats.read(self._redis, known, now)
             counts["redis"] += reading.round_trips - 1   # a cluster: one per master
         except StoreError as exc:
-            self._redis_health.failed(now, exc.reason)
+            self._redis_health.failed(now, exc.reason, took=time.perf_counter() - started)
             return False
         except (*REDIS_ERRORS, OSError) as exc:
             self._drop_redis()
-            self._redis_health.failed(now, describe_redis_error(exc, self.settings.redis_url))
+            self._redis_health.failed(now, describe_redis_error(exc, self.settings.redis_url),
+                                     took=time.perf_counter() - started)
             return False
         except Exception as exc:  # noqa: BLE001 - data no reader expected: degrade, never die
             self._drop_redis()
-            self._redis_health.failed(now, _unexpected(exc))
+            self._redis_health.failed(now, _unexpected(exc), took=time.perf_counter() - started)
             return False
         self._redis_health.succeeded(now, (time.perf_counter() - started) * 1000)
         self._redis_reading = reading

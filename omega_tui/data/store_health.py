@@ -1,8 +1,11 @@
 """The health of one store as the poller sees it, and when to try it again.
 
-A store that fails is retried after 1 s, then 2 s, 4 s ... capped at 30 s,
-so a dead store costs nothing on most polls. The first success brings it
-back to OK without a restart.
+A store whose failure was slow (a connect or statement timeout) is retried
+after 1 s, then 2 s, 4 s ... capped at 30 s, so a hanging store does not
+cost a timeout on every poll. A failure that came back at once (connection
+refused, an error reply) costs nothing to repeat, so it is retried on the
+next poll: a restarted store is back within a poll interval. The first
+success brings it back to OK without a restart.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from omega_tui.data.models import HealthState, StoreHealth
 
 FIRST_RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 30.0
+QUICK_FAILURE_SECONDS = 0.5   # a failure that took less is retried on the next poll
 
 
 class StoreHealthTracker:
@@ -45,13 +49,17 @@ class StoreHealthTracker:
         self._failures = 0
         self._next_try = None
 
-    def failed(self, now: datetime, reason: str) -> None:
+    def failed(self, now: datetime, reason: str, *, took: float | None = None) -> None:
+        """Record a failure; `took` is how long the failed attempt took, in seconds (None: unknown, slow)."""
         if self._state is HealthState.OK or self._since is None:
             self._since = now
         # STALE: there is data from an earlier read; DOWN: nothing read this run.
         self._state = HealthState.STALE if self._last_ok is not None else HealthState.DOWN
         self._reason = reason
         self._latency_ms = None
+        if took is not None and took < QUICK_FAILURE_SECONDS:
+            self._next_try = None
+            return
         self._failures += 1
         delay = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (self._failures - 1))
         self._next_try = now + timedelta(seconds=delay)

@@ -18,7 +18,7 @@ from omega_tui.widgets import status_words
 from omega_tui.widgets.filter_bar import FilterBar
 from omega_tui.widgets.formatting import MISSING, coarse_duration, duration, seconds_between
 from omega_tui.widgets.keyed_table import Cell, ColumnSpec, KeyedTable, fit_columns
-from omega_tui.widgets.safe_text import clean
+from omega_tui.widgets.safe_text import clean, truncate
 
 BASE_COLUMNS = (
     ColumnSpec("severity", "SEVERITY", 8, 0),
@@ -82,7 +82,7 @@ def alert_cells(alert: Alert, target: str, columns, now: datetime) -> tuple[Cell
             cell = (duration(taken.total_seconds()) if taken is not None else MISSING, "success")
         else:
             cell = ("", "")
-        cells.append(cell)
+        cells.append((truncate(cell[0], width), cell[1]))   # numbers and times too: never wider than the column
     return tuple(cells)
 
 

@@ -67,6 +67,11 @@ class ConsoleScreen(Screen):
         else:
             self.refresh_chrome()
 
+    def on_screen_suspend(self) -> None:
+        # A hidden screen keeps no snapshot alive (with 1,000 nodes, each holds megabytes of
+        # history): on_screen_resume catches up with the app's latest one anyway.
+        self.shown_snapshot = None
+
     def show_snapshot(self, snapshot: ClusterSnapshot) -> None:
         self.shown_snapshot = snapshot
         self.render_snapshot(snapshot)
@@ -81,6 +86,8 @@ class ConsoleScreen(Screen):
 
     def refresh_chrome(self) -> None:
         """Status line and health banner, which also change without a new snapshot (clock, pause)."""
+        if not self.query(StatusLine):
+            return   # not composed yet (a mode switch in progress): on_screen_resume draws it
         app = self.omega
         now = app.now()
         snapshot = app.snapshot
@@ -106,3 +113,12 @@ class ConsoleScreen(Screen):
     def action_dismiss_activity(self) -> None:
         if self.omega.activity.dismiss():
             self.refresh_chrome()
+
+    async def _dispatch_message(self, message) -> None:
+        # This screen's own handlers: an unexpected error shows the error panel (see OmegaApp).
+        try:
+            await super()._dispatch_message(message)
+        except Exception as error:
+            if not self.omega.survive_errors:
+                raise
+            self.omega.unexpected_error(error, type(self).__name__)

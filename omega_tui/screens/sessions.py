@@ -25,7 +25,7 @@ from omega_tui.widgets import status_words
 from omega_tui.widgets.filter_bar import FilterBar
 from omega_tui.widgets.formatting import MISSING, amount, clock_time, coarse_duration, duration, seconds_between
 from omega_tui.widgets.keyed_table import Cell, ColumnSpec, KeyedTable, fit_columns
-from omega_tui.widgets.safe_text import clean
+from omega_tui.widgets.safe_text import clean, truncate
 
 COLUMN_SPECS = (
     ColumnSpec("pos", "#", 3, 0, align_right=True),
@@ -145,7 +145,7 @@ def session_cells(session: Session, columns, now: datetime) -> tuple[Cell, ...]:
             cell = (f"{verb} {coarse_duration(time_seconds(session, now))}", "")
         else:
             cell = ("", "")
-        cells.append(cell)
+        cells.append((truncate(cell[0], width), cell[1]))   # numbers and times too: never wider than the column
     return tuple(cells)
 
 

@@ -95,7 +95,7 @@ def layout_columns(available: int) -> tuple[list[str], dict[str, int]]:
 @lru_cache(maxsize=1 << 16)
 def natural_key(text: str) -> tuple:
     """cmp-2 before cmp-10."""
-    return tuple(int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text))
+    return tuple(int(part) if part.isdecimal() else part.lower() for part in re.split(r"(\d+)", text))
 
 
 def _latest(node: Node, metric_type: str) -> float | None:

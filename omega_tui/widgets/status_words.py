@@ -8,6 +8,7 @@ found, after a `?`.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from omega_tui.data.models import Node, Reachability
@@ -78,9 +79,11 @@ def drain_progress(node: Node) -> Cell:
 
 def short_age(seconds: float | None) -> str:
     """At most three characters after the first digit: 40s, 12m, 5h, 3d."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return ""
     total = max(0, int(seconds))
+    if total > 999 * 86400:
+        return ">999d"
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if total >= size:
             return f"{total // size}{unit}"
@@ -91,7 +94,8 @@ def reachability(node: Node, now: datetime) -> Cell:
     """What Redis says: live (with a coarse heartbeat age), stale, down, malformed, or unknown."""
     state = node.reachability
     if state is Reachability.LIVE:
-        age = node.heartbeat_age or 0.0
+        age = node.heartbeat_age if node.heartbeat_age is not None and math.isfinite(node.heartbeat_age) else 0.0
+        age = min(30.0, max(0.0, age))
         return (f"✓ <{min(30, (int(age) // 10 + 1) * 10)}s", "")
     if state is Reachability.STALE:
         return (f"! stale {short_age(node.heartbeat_age)}", "warning bold")
