@@ -530,3 +530,57 @@ def test_a_node_watermark_waits_for_its_slowest_series_but_not_for_a_stopped_one
     assert history.node_watermarks(["a", "b", "c"]) == [70 * s, 100 * s, None]
     history.merge([("a", "gpu_percent", 90 * s, 2.0, None)])
     assert history.node_watermarks(["a"]) == [90 * s]
+
+
+def test_a_series_built_from_the_last_one_matches_its_samples_after_appends_corrections_and_late_rows():
+    """series_of() builds an appended-to series from the last MetricSeries: any other change
+    (a corrected value, a late row, a reload) must not leave that older history in it."""
+    import random
+
+    from omega_tui.data.metric_history import MetricHistory, to_datetime
+
+    history = MetricHistory(points=8)
+    held: dict[int, float] = {}
+    rng = random.Random(7)
+    s = 1_000_000
+    newest = 0
+    history.load([("a", "cpu_percent", None, [0], [0.0])])
+    held[0] = 0.0
+    for step in range(400):
+        kind = rng.choice(["append", "append", "append", "appends", "correct", "late", "load"])
+        if kind in ("append", "appends"):
+            rows = []
+            for _ in range(1 if kind == "append" else rng.randint(2, 10)):
+                newest += 1
+                rows.append(("a", "cpu_percent", newest * s, float(step * 100 + newest), None))
+            history.merge(rows)
+        elif kind == "correct":
+            at = rng.choice(sorted(held)[-8:])
+            history.merge([("a", "cpu_percent", at * s, float(-step), None)])
+        elif kind == "late":
+            kept = sorted(held)[-8:]
+            gaps = [t for t in range(kept[0], kept[-1]) if t not in held]
+            if not gaps:
+                continue
+            at = rng.choice(gaps)
+            history.merge([("a", "cpu_percent", at * s, float(step), None)])
+        else:   # a reload after a gap: the newest rows read again, one corrected
+            kept = sorted(held)[-3:]
+            values = [held[t] for t in kept]
+            values[0] = float(step + 0.5)
+            history.load([("a", "cpu_percent", None, [t * s for t in kept], values)])
+        for row in (rows if kind in ("append", "appends") else []):
+            held[row[2] // s] = row[3]
+        if kind == "correct":
+            held[at] = float(-step)
+        elif kind == "late":
+            held[at] = float(step)
+        elif kind == "load":
+            held[kept[0]] = values[0]
+        expected_times = sorted(held)[-8:]
+        held = {t: held[t] for t in expected_times}
+        if rng.random() < 0.6:   # not every change is followed by a build: appends pile up
+            (series,) = history.series_of("a")
+            assert series.history == tuple(held[t] for t in expected_times), (step, kind)
+            assert series.latest == held[expected_times[-1]]
+            assert series.latest_at == to_datetime(expected_times[-1] * s)
