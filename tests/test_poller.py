@@ -584,3 +584,38 @@ def test_a_series_built_from_the_last_one_matches_its_samples_after_appends_corr
             assert series.history == tuple(held[t] for t in expected_times), (step, kind)
             assert series.latest == held[expected_times[-1]]
             assert series.latest_at == to_datetime(expected_times[-1] * s)
+
+
+def test_queued_sessions_are_reused_only_while_the_session_and_its_position_are_unchanged():
+    from dataclasses import replace
+
+    from omega_tui.data.models import Session
+    from omega_tui.data.redis_live import RedisReading
+
+    def session(session_id, **changes):
+        base = Session(session_id=session_id, session_name=session_id, user_id=None, username=None,
+                       session_type="batch", status="pending", priority=1, cpu_request=1.0,
+                       memory_request_gb=1.0, gpu_request=0, node_id=None, node_hostname=None,
+                       created_at=None, start_time=None, end_time=None)
+        return replace(base, **changes)
+
+    def queued(poller, sessions, queue):
+        poller._sessions = sessions
+        poller._redis_reading = RedisReading(heartbeats={}, discovered=(), queue=tuple(queue), problems=(), round_trips=1)
+        return {s.session_id: s for s in poller._sessions_with_queue([])}
+
+    poller = Poller(Settings(dsn=None, redis_url=None))
+    a, b = session("a"), session("b")
+    first = queued(poller, [a, b], ["a", "b"])
+    assert (first["a"].queue_position, first["b"].queue_position) == (0, 1)
+    same = queued(poller, [a, b], ["a", "b"])
+    assert same["a"] is first["a"] and same["b"] is first["b"]          # nothing changed: last poll's objects
+    a2 = session("a", priority=9)                                        # a's row changed, same position
+    changed = queued(poller, [a2, b], ["a", "b"])
+    assert changed["a"].priority == 9 and changed["a"].queue_position == 0 and changed["b"] is first["b"]
+    moved = queued(poller, [a2, b], ["b", "a"])                          # positions changed
+    assert moved["a"].priority == 9 and moved["a"].queue_position == 1
+    assert moved["b"].queue_position == 0 and moved["b"] is not first["b"]
+    equal_copy = session("a", priority=9)                                # equal value, new object: still right
+    again = queued(poller, [equal_copy, b], ["b", "a"])
+    assert again["a"] == moved["a"] and again["a"].queue_position == 1
