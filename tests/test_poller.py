@@ -532,3 +532,92 @@ def test_a_node_watermark_waits_for_its_slowest_series_but_not_for_a_stopped_one
     assert history.node_watermarks(["a", "b", "c"]) == [70 * s, 100 * s, None]
     history.merge([("a", "gpu_percent", 90 * s, 2.0, None)])
     assert history.node_watermarks(["a"]) == [90 * s]
+
+
+def test_a_series_built_from_the_last_one_matches_its_samples_after_appends_corrections_and_late_rows():
+    """series_of() builds an appended-to series from the last MetricSeries: any other change
+    (a corrected value, a late row, a reload) must not leave that older history in it."""
+    import random
+
+    from omega_tui.data.metric_history import MetricHistory, to_datetime
+
+    history = MetricHistory(points=8)
+    held: dict[int, float] = {}
+    rng = random.Random(7)
+    s = 1_000_000
+    newest = 0
+    history.load([("a", "cpu_percent", None, [0], [0.0])])
+    held[0] = 0.0
+    for step in range(400):
+        kind = rng.choice(["append", "append", "append", "appends", "correct", "late", "load"])
+        if kind in ("append", "appends"):
+            rows = []
+            for _ in range(1 if kind == "append" else rng.randint(2, 10)):
+                newest += 1
+                rows.append(("a", "cpu_percent", newest * s, float(step * 100 + newest), None))
+            history.merge(rows)
+        elif kind == "correct":
+            at = rng.choice(sorted(held)[-8:])
+            history.merge([("a", "cpu_percent", at * s, float(-step), None)])
+        elif kind == "late":
+            kept = sorted(held)[-8:]
+            gaps = [t for t in range(kept[0], kept[-1]) if t not in held]
+            if not gaps:
+                continue
+            at = rng.choice(gaps)
+            history.merge([("a", "cpu_percent", at * s, float(step), None)])
+        else:   # a reload after a gap: the newest rows read again, one corrected
+            kept = sorted(held)[-3:]
+            values = [held[t] for t in kept]
+            values[0] = float(step + 0.5)
+            history.load([("a", "cpu_percent", None, [t * s for t in kept], values)])
+        for row in (rows if kind in ("append", "appends") else []):
+            held[row[2] // s] = row[3]
+        if kind == "correct":
+            held[at] = float(-step)
+        elif kind == "late":
+            held[at] = float(step)
+        elif kind == "load":
+            held[kept[0]] = values[0]
+        expected_times = sorted(held)[-8:]
+        held = {t: held[t] for t in expected_times}
+        if rng.random() < 0.6:   # not every change is followed by a build: appends pile up
+            (series,) = history.series_of("a")
+            assert series.history == tuple(held[t] for t in expected_times), (step, kind)
+            assert series.latest == held[expected_times[-1]]
+            assert series.latest_at == to_datetime(expected_times[-1] * s)
+
+
+def test_queued_sessions_are_reused_only_while_the_session_and_its_position_are_unchanged():
+    from dataclasses import replace
+
+    from omega_tui.data.models import Session
+    from omega_tui.data.redis_live import RedisReading
+
+    def session(session_id, **changes):
+        base = Session(session_id=session_id, session_name=session_id, user_id=None, username=None,
+                       session_type="batch", status="pending", priority=1, cpu_request=1.0,
+                       memory_request_gb=1.0, gpu_request=0, node_id=None, node_hostname=None,
+                       created_at=None, start_time=None, end_time=None)
+        return replace(base, **changes)
+
+    def queued(poller, sessions, queue):
+        poller._sessions = sessions
+        poller._redis_reading = RedisReading(heartbeats={}, discovered=(), queue=tuple(queue), problems=(), round_trips=1)
+        return {s.session_id: s for s in poller._sessions_with_queue([])}
+
+    poller = Poller(Settings(dsn=None, redis_url=None))
+    a, b = session("a"), session("b")
+    first = queued(poller, [a, b], ["a", "b"])
+    assert (first["a"].queue_position, first["b"].queue_position) == (0, 1)
+    same = queued(poller, [a, b], ["a", "b"])
+    assert same["a"] is first["a"] and same["b"] is first["b"]          # nothing changed: last poll's objects
+    a2 = session("a", priority=9)                                        # a's row changed, same position
+    changed = queued(poller, [a2, b], ["a", "b"])
+    assert changed["a"].priority == 9 and changed["a"].queue_position == 0 and changed["b"] is first["b"]
+    moved = queued(poller, [a2, b], ["b", "a"])                          # positions changed
+    assert moved["a"].priority == 9 and moved["a"].queue_position == 1
+    assert moved["b"].queue_position == 0 and moved["b"] is not first["b"]
+    equal_copy = session("a", priority=9)                                # equal value, new object: still right
+    again = queued(poller, [equal_copy, b], ["b", "a"])
+    assert again["a"] == moved["a"] and again["a"].queue_position == 1

@@ -92,7 +92,7 @@ class Poller:
         self._history = MetricHistory()
         self._node_rows = pg_reads.RowCache()
         self._session_rows = pg_reads.RowCache()
-        self._placed_sessions: dict = {}   # (session, queue position) -> session with its position
+        self._placed_sessions: dict = {}   # session id -> (session as read, queue position, session with it)
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
         self._audit = AuditTrail()
@@ -511,13 +511,20 @@ class Poller:
         positions: dict[str, int] = {}
         for position, session_id in enumerate(queue):
             positions.setdefault(session_id, position)
-        # Sessions with a queue position are new objects; reuse last poll's when nothing changed.
+        # Sessions with a queue position are new objects; reuse last poll's when nothing changed:
+        # the same session object as read (the row cache keeps it while its row is unchanged) at
+        # the same position. Compared by identity: hashing a whole Session costs more than replace().
         last, placed, sessions = self._placed_sessions, {}, []
         for session in self._sessions:
             position = positions.get(session.session_id)
             if position is not None:
-                key = (session, position)
-                session = placed[key] = last.get(key) or replace(session, queue_position=position)
+                before = last.get(session.session_id)
+                if before is not None and before[0] is session and before[1] == position:
+                    queued = before[2]
+                else:
+                    queued = replace(session, queue_position=position)
+                placed[session.session_id] = (session, position, queued)
+                session = queued
             sessions.append(session)
         self._placed_sessions = placed
         pending = {s.session_id for s in self._sessions if s.status == "pending"}
