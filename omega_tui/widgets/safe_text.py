@@ -37,7 +37,7 @@ def clean(value: object, max_cells: int | None = None) -> str:
     return _clean(value if isinstance(value, str) else str(value), max_cells)
 
 
-@lru_cache(maxsize=1 << 16)  # the same hostnames and words come back every poll
+@lru_cache(maxsize=1 << 14)  # the same hostnames and words come back every poll; bounded: names come and go
 def _clean(text: str, max_cells: int | None) -> str:
     if not text.isprintable():
         text = _ESCAPE_SEQUENCE.sub("", text)
