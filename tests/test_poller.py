@@ -106,7 +106,7 @@ def test_snapshot_matches_what_was_written(dsn, redis_url, db, rd, clock):
     assert totals.gpu_percent == 80.0
     assert totals.cpu_history[-1] == pytest.approx(35.0) and totals.cpu_history[0] == pytest.approx(5.0)
     assert dict(totals.sessions_by_status) == {"pending": 3, "running": 1, "paused": 1}
-    assert snap.stats.sql_statements == 7 and snap.stats.full_metric_load
+    assert snap.stats.sql_statements == 8 and snap.stats.full_metric_load
 
 
 def test_history_holds_the_last_60_points_in_order_and_only_new_rows_are_added(dsn, redis_url, db, clock):
@@ -221,7 +221,7 @@ def test_poll_cost_does_not_grow_with_history_or_nodes(servers, dsn, redis_url, 
     for s_poll, l_poll in zip(small[:3], large[:3]):
         assert s_poll.sql_statements == l_poll.sql_statements
         assert s_poll.redis_round_trips == l_poll.redis_round_trips
-    assert small[1].sql_statements == 7 and small[1].redis_round_trips == 1
+    assert small[1].sql_statements == 8 and small[1].redis_round_trips == 1
 
 
 def test_heartbeats_are_read_in_mget_batches_without_keys(dsn, redis_url, db, rd, clock):
@@ -490,7 +490,7 @@ def test_first_load_in_batches_and_reload_after_a_gap_keep_the_history_right(dsn
     poller = make_poller(dsn, redis_url, clock)
     try:
         snap = poller.poll()
-        assert snap.stats.sql_statements == 4 + 3 + 1 + 1   # 5 nodes in batches of 2, the acks, the audit trail
+        assert snap.stats.sql_statements == 5 + 3 + 1 + 1   # 5 nodes in batches of 2, the acks, the audit trail
         for n, node_id in enumerate(ids):
             assert snap.node(node_id).metric("cpu_percent").history == tuple(float(100 * n + k) for k in range(13, 73))
 

@@ -61,7 +61,7 @@ class NaivePoller:
     def poll(self) -> NaiveReading:
         statements = 0
         try:
-            pg_reads.read_nodes(self.conn)
+            pg_reads.read_node_rows(self.conn)   # as our full reads (ours then read only the changes)
             pg_reads.read_live_sessions(self.conn)
             pg_reads.read_open_event_alerts(self.conn)
             pg_reads.read_resolved_event_alerts(self.conn)

@@ -3,7 +3,7 @@
 A poll costs O(nodes), not O(history): the short history lives here in
 memory and only node_metrics rows newer than each node's own watermark are
 read (late rows of a node are found, no row is read twice). A poll is a
-constant number of statements (seven queries, in one read-only REPEATABLE
+constant number of statements (eight queries, in one read-only REPEATABLE
 READ transaction so they agree with each other; the first poll loads the
 short history in batches of nodes) and one Redis round trip (one request per
 master on a Redis Cluster). PollStats counts those queries and requests (a
@@ -41,6 +41,7 @@ from omega_tui.data.audit_trail import AuditTrail
 from omega_tui.data.connect import (
     REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
 )
+from omega_tui.data.live_tables import LiveTables
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
@@ -90,8 +91,7 @@ class Poller:
         self._lag: float | None = None   # seconds the replica in use is behind
         self._redis_health = StoreHealthTracker("Redis")
         self._history = MetricHistory()
-        self._node_rows = pg_reads.RowCache()
-        self._session_rows = pg_reads.RowCache()
+        self._live_tables = LiveTables()
         self._placed_sessions: dict = {}   # (session, queue position) -> session with its position
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
@@ -331,8 +331,8 @@ class Poller:
     def _read_pg_tables(self, counts: dict) -> None:
         db = _CountingDb(self._conn)
         try:
-            nodes = pg_reads.read_nodes(db, self._node_rows)
-            sessions = pg_reads.read_live_sessions(db, self._session_rows)
+            self._live_tables.read(db)
+            nodes, sessions = self._live_tables.nodes, self._live_tables.sessions
             open_events = pg_reads.read_open_event_alerts(db)
             resolved = pg_reads.read_resolved_event_alerts(db)
             full = (
