@@ -504,6 +504,43 @@ def test_first_load_in_batches_and_reload_after_a_gap_keep_the_history_right(dsn
         poller.close()
 
 
+def test_the_first_poll_brings_the_newest_samples_and_the_history_fills_in_over_the_next_polls(
+        dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data import poller as poller_module
+
+    monkeypatch.setattr(poller_module, "FIRST_POLL_HISTORY_NODES", 2)
+    monkeypatch.setattr(poller_module, "HISTORY_FILL_POLLS", 2)   # 3 nodes left: batches of 2 and 1
+    monkeypatch.setattr(poller_module, "HISTORY_BATCH_MIN", 1)
+    ids = [cd.add_node(db, f"n{i}") for i in range(5)]
+    end = clock.now - timedelta(minutes=1)
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent", "memory_percent"], end, timedelta(minutes=12), STEP,
+                                          lambda n, m, k: float(100 * n + k)))
+    full = {n: tuple(float(100 * n + k) for k in range(13, 73)) for n in range(5)}
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        snap = poller.poll()
+        assert snap.stats.full_metric_load
+        for n, node_id in enumerate(ids):
+            node = snap.node(node_id)
+            # The first shown have their history, the others their newest samples (the newest rows, two metrics).
+            expected = full[n] if n < 2 else full[n][-(poller_module.LATEST_ROWS_PER_NODE // 2):]
+            assert node.metric("cpu_percent").history == expected and node.metric("memory_percent").history == expected
+
+        cd.add_metric_rows(db, [(end + STEP, node_id, "cpu_percent", 5.0) for node_id in ids])
+        snap = poller.poll()   # n2 and n3 loaded, new rows for the others
+        assert not snap.stats.full_metric_load
+        for n, node_id in enumerate(ids):
+            expected = full[n][1:] + (5.0,) if n < 4 else full[n][-(poller_module.LATEST_ROWS_PER_NODE // 2):] + (5.0,)
+            assert snap.node(node_id).metric("cpu_percent").history == expected
+        snap = poller.poll()
+        for n, node_id in enumerate(ids):
+            assert snap.node(node_id).metric("cpu_percent").history == full[n][1:] + (5.0,)
+            assert snap.node(node_id).metric("memory_percent").history == full[n]
+        assert poller._history_pending == []
+    finally:
+        poller.close()
+
+
 def test_a_database_without_the_console_schema_still_polls(dsn, redis_url, db, clock):
     node = cd.add_node(db, "n1")
     db.execute("DROP TABLE omega_console.alert_acks")
