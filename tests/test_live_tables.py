@@ -155,3 +155,24 @@ def test_a_change_committed_by_a_transaction_in_progress_at_the_last_poll_is_not
     snap = incremental_poll(poller)
     assert node(snap, "a").status == "maintenance"
     assert by_name(snap)["job"].priority == 9
+
+
+def test_queued_sessions_beyond_the_cap_are_not_called_strays(poller, db, redis_url, clock, monkeypatch):
+    from omega_tui.data import pg_reads
+
+    monkeypatch.setattr(pg_reads, "MAX_SESSIONS", 3)
+    user = cd.add_user(db)
+    ids = [cd.add_session(db, user, f"s{i}", created_at=clock.now - timedelta(minutes=10 - i)) for i in range(4)]
+    rds = cd.redis_client(redis_url)
+    try:
+        cd.set_queue(rds, ids)
+    finally:
+        rds.close()
+    for _ in range(2):
+        snap = poller.poll()
+        assert [s.session_name for s in snap.sessions] == ["s0", "s1", "s2"]
+        assert "only the oldest 3 live sessions are shown" in snap.notices
+        assert not any("are not pending sessions" in notice for notice in snap.notices)
+    db.execute("UPDATE sessions SET status = 'completed' WHERE session_id = %s", (ids[0],))
+    snap = poller.poll()
+    assert [s.session_name for s in snap.sessions] == ["s1", "s2", "s3"]

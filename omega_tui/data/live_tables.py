@@ -50,8 +50,8 @@ class LiveTables:
         if conn is not self._conn or self._clock() - self._full_at > FULL_READ_SECONDS:
             since = None
         snapshot, node_count, resource_count, session_count, users_changed = pg_reads.read_changes(db, since)
-        if users_changed:
-            since = None   # usernames are joined into sessions
+        if users_changed or node_count > pg_reads.MAX_NODES:
+            since = None   # usernames are joined into sessions; only the first MAX_NODES are followed
 
         rows = self._read_nodes(db, since)
         if since is not None and (rows is None or len(rows) != node_count

@@ -3,10 +3,12 @@
 A poll costs O(nodes), not O(history): the short history lives here in
 memory and only node_metrics rows newer than each node's own watermark are
 read (late rows of a node are found, no row is read twice). A poll is a
-constant number of statements (eight queries, in one read-only REPEATABLE
-READ transaction so they agree with each other; the first poll loads the
-short history in batches of nodes) and one Redis round trip (one request per
-master on a Redis Cluster). PollStats counts those queries and requests (a
+constant number of statements (eight queries, nine when live sessions
+finished, in one read-only REPEATABLE READ transaction so they agree with each
+other; nodes and live sessions are read incrementally too, see
+live_tables.py; the first poll loads the short history of the first nodes
+shown, the next polls that of the others, in batches) and one Redis round
+trip (one request per master on a Redis Cluster). PollStats counts those queries and requests (a
 Redis reconnect adds its PING); connecting to PostgreSQL (with its SET TIME
 ZONE) and the transaction's BEGIN/ROLLBACK are not counted.
 
@@ -548,7 +550,8 @@ class Poller:
             sessions.append(session)
         self._placed_sessions = placed
         pending = {s.session_id for s in self._sessions if s.status == "pending"}
-        strays = sum(1 for session_id in positions if session_id not in pending)
+        complete = len(self._sessions) < pg_reads.MAX_SESSIONS   # else an unlisted pending session is no stray
+        strays = sum(1 for session_id in positions if session_id not in pending) if complete else 0
         if strays:
             notices.append(f"{strays} id(s) in queue:pending_sessions are not pending sessions")
         return sessions
