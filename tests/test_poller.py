@@ -106,7 +106,7 @@ def test_snapshot_matches_what_was_written(dsn, redis_url, db, rd, clock):
     assert totals.gpu_percent == 80.0
     assert totals.cpu_history[-1] == pytest.approx(35.0) and totals.cpu_history[0] == pytest.approx(5.0)
     assert dict(totals.sessions_by_status) == {"pending": 3, "running": 1, "paused": 1}
-    assert snap.stats.sql_statements == 7 and snap.stats.full_metric_load
+    assert snap.stats.sql_statements == 8 and snap.stats.full_metric_load
 
 
 def test_history_holds_the_last_60_points_in_order_and_only_new_rows_are_added(dsn, redis_url, db, clock):
@@ -221,7 +221,7 @@ def test_poll_cost_does_not_grow_with_history_or_nodes(servers, dsn, redis_url, 
     for s_poll, l_poll in zip(small[:3], large[:3]):
         assert s_poll.sql_statements == l_poll.sql_statements
         assert s_poll.redis_round_trips == l_poll.redis_round_trips
-    assert small[1].sql_statements == 7 and small[1].redis_round_trips == 1
+    assert small[1].sql_statements == 8 and small[1].redis_round_trips == 1
 
 
 def test_heartbeats_are_read_in_mget_batches_without_keys(dsn, redis_url, db, rd, clock):
@@ -492,7 +492,7 @@ def test_first_load_in_batches_and_reload_after_a_gap_keep_the_history_right(dsn
     poller = make_poller(dsn, redis_url, clock)
     try:
         snap = poller.poll()
-        assert snap.stats.sql_statements == 4 + 3 + 1 + 1   # 5 nodes in batches of 2, the acks, the audit trail
+        assert snap.stats.sql_statements == 5 + 3 + 1 + 1   # 5 nodes in batches of 2, the acks, the audit trail
         for n, node_id in enumerate(ids):
             assert snap.node(node_id).metric("cpu_percent").history == tuple(float(100 * n + k) for k in range(13, 73))
 
@@ -502,6 +502,43 @@ def test_first_load_in_batches_and_reload_after_a_gap_keep_the_history_right(dsn
         assert snap.stats.full_metric_load and snap.stats.metric_rows_new == 1
         assert snap.node(ids[0]).metric("cpu_percent").history == tuple(float(k) for k in range(14, 73)) + (5.0,)
         assert snap.node(ids[1]).metric("cpu_percent").history[-1] == 172.0
+    finally:
+        poller.close()
+
+
+def test_the_first_poll_brings_the_newest_samples_and_the_history_fills_in_over_the_next_polls(
+        dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data import poller as poller_module
+
+    monkeypatch.setattr(poller_module, "FIRST_POLL_HISTORY_NODES", 2)
+    monkeypatch.setattr(poller_module, "HISTORY_FILL_POLLS", 2)   # 3 nodes left: batches of 2 and 1
+    monkeypatch.setattr(poller_module, "HISTORY_BATCH_MIN", 1)
+    ids = [cd.add_node(db, f"n{i}") for i in range(5)]
+    end = clock.now - timedelta(minutes=1)
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent", "memory_percent"], end, timedelta(minutes=12), STEP,
+                                          lambda n, m, k: float(100 * n + k)))
+    full = {n: tuple(float(100 * n + k) for k in range(13, 73)) for n in range(5)}
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        snap = poller.poll()
+        assert snap.stats.full_metric_load
+        for n, node_id in enumerate(ids):
+            node = snap.node(node_id)
+            # The first shown have their history, the others their newest samples (the newest rows, two metrics).
+            expected = full[n] if n < 2 else full[n][-(poller_module.LATEST_ROWS_PER_NODE // 2):]
+            assert node.metric("cpu_percent").history == expected and node.metric("memory_percent").history == expected
+
+        cd.add_metric_rows(db, [(end + STEP, node_id, "cpu_percent", 5.0) for node_id in ids])
+        snap = poller.poll()   # n2 and n3 loaded, new rows for the others
+        assert not snap.stats.full_metric_load
+        for n, node_id in enumerate(ids):
+            expected = full[n][1:] + (5.0,) if n < 4 else full[n][-(poller_module.LATEST_ROWS_PER_NODE // 2):] + (5.0,)
+            assert snap.node(node_id).metric("cpu_percent").history == expected
+        snap = poller.poll()
+        for n, node_id in enumerate(ids):
+            assert snap.node(node_id).metric("cpu_percent").history == full[n][1:] + (5.0,)
+            assert snap.node(node_id).metric("memory_percent").history == full[n]
+        assert poller._history_pending == []
     finally:
         poller.close()
 

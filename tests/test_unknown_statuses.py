@@ -44,11 +44,14 @@ def test_unknown_session_status_is_read_and_shown_as_unknown(dsn, redis_url):
 
 
 def test_the_sessions_query_can_use_the_status_index(dsn):
-    """With sequential scans off, a plan without one on sessions exists: the read stays indexable."""
+    """With sequential scans off, plans without one on sessions exist: finding the live statuses and reading
+    their sessions stay indexable."""
     with psycopg.connect(dsn) as conn:
         conn.execute("SET enable_seqscan = off")
         plan = "\n".join(row[0] for row in conn.execute(
-            "EXPLAIN " + pg_reads.SESSIONS_SQL,
-            {"finished": list(FINISHED_SESSION_STATUSES), "limit": pg_reads.MAX_SESSIONS}))
+            "EXPLAIN " + pg_reads.CHANGES_SQL,
+            {"since": None, "finished": list(FINISHED_SESSION_STATUSES)}))
+        plan += "\n".join(row[0] for row in conn.execute(
+            "EXPLAIN " + pg_reads.SESSIONS_SQL, {"live": ["pending", "preempted"], "limit": pg_reads.MAX_SESSIONS}))
     assert "idx_sessions_status" in plan
     assert "Seq Scan on sessions" not in plan, plan

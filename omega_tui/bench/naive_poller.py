@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from omega_tui.data import pg_reads
 from omega_tui.data.connect import pg_connect, redis_connect
-from omega_tui.data.models import HISTORY_POINTS, Heartbeat
+from omega_tui.data.models import HISTORY_POINTS, LIVE_SESSION_STATUSES, Heartbeat
 from omega_tui.data.redis_live import HEARTBEAT_PREFIX, parse_heartbeat
 
 WINDOW_SQL = """
@@ -61,8 +61,8 @@ class NaivePoller:
     def poll(self) -> NaiveReading:
         statements = 0
         try:
-            pg_reads.read_nodes(self.conn)
-            pg_reads.read_live_sessions(self.conn)
+            pg_reads.read_node_rows(self.conn)   # as our full reads (ours then read only the changes)
+            pg_reads.read_live_sessions(self.conn, list(LIVE_SESSION_STATUSES))
             pg_reads.read_open_event_alerts(self.conn)
             pg_reads.read_resolved_event_alerts(self.conn)
             statements += 4

@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
-from omega_tui.data.models import FINISHED_SESSION_STATUSES, LIVE_SESSION_STATUSES, Alert, AlertKind, Allocation, Event, Node, Reachability, Session
+from omega_tui.data.models import FINISHED_SESSION_STATUSES, Alert, AlertKind, Allocation, Event, Node, Reachability, Session
 
 ALERT_SEVERITIES = ["critical", "error", "warning"]
 MAX_NODES = 20_000
-MAX_SESSIONS = 10_000
+MAX_SESSIONS = 50_000   # ~16k live at 5,000 nodes; all are needed for the nodes' session counts
 MAX_OPEN_EVENTS = 1_000
 MAX_RESOLVED_EVENTS = 200
 RESOLVED_HISTORY = timedelta(hours=24)       # the alerts screen's history toggle
@@ -75,27 +75,6 @@ def as_allocations(value) -> tuple[Allocation, ...]:
     return tuple(allocations)
 
 
-class RowCache:
-    """Model objects of the previous read, by raw row: an unchanged row is not converted again.
-
-    Rows are tuples of plain values (JSON columns are read as text), so they hash.
-    """
-
-    def __init__(self):
-        self._last: dict = {}
-
-    def convert(self, rows, build) -> list:
-        last, current, values = self._last, {}, []
-        for row in rows:
-            value = last.get(row)
-            if value is None:
-                value = build(row)
-            current[row] = value
-            values.append(value)
-        self._last = current
-        return values
-
-
 def _json(text):
     if not isinstance(text, str):
         return text
@@ -116,25 +95,69 @@ class PgNode:
     fields: dict    # Node's keyword arguments from PostgreSQL: the poller builds live Nodes from them
 
 
-NODES_SQL = """
+# Rows whose xmin (the transaction that wrote them) is at or after a snapshot's
+# xmin, compared modulo 2^32 as PostgreSQL compares xids: every row written by
+# a transaction still in progress at that snapshot, or begun after it, is
+# found, savepoints' subtransactions included; rows committed just before it
+# may be found too (read again, no harm). Frozen rows keep their xmin (an old
+# one may look new after 2^31 transactions: read again, no harm).
+def _written_since(alias: str) -> str:
+    return f"(({alias}.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648"
+
+
+# The first statement of a poll: the snapshot the poll reads (its xmin, mod
+# 2^32: the next poll reads the rows written from then on) and counts that
+# reveal deleted rows, which leave no xmin behind. pg_current_snapshot() works
+# on a hot standby too. It also finds the "live" statuses: every status present
+# that is not a known finished one, so a status the console does not know (a
+# newer scheduler's "preempted") is shown rather than silently hidden. `status
+# NOT IN (finished)` would scan the whole table, finished history included;
+# instead a loose index scan of idx_sessions_status (one probe per distinct
+# status) finds the statuses present, and the session reads use
+# `status = ANY(live)` through the same index.
+CHANGES_SQL = f"""
+WITH RECURSIVE present AS (
+    SELECT min(status) AS status FROM sessions
+    UNION ALL
+    SELECT (SELECT min(status) FROM sessions WHERE status > present.status)
+      FROM present WHERE present.status IS NOT NULL
+), live AS (
+    SELECT coalesce(array_agg(status::text), '{{}}') AS statuses
+      FROM present WHERE status IS NOT NULL AND status <> ALL(%(finished)s)
+)
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 & 4294967295,
+       (SELECT count(*) FROM nodes),
+       (SELECT count(*) FROM node_resources r WHERE EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = r.node_id)),
+       (SELECT count(*) FROM sessions WHERE status = ANY((SELECT statuses FROM live)::text[])),
+       %(since)s::int8 IS NOT NULL AND EXISTS (SELECT 1 FROM users u WHERE {_written_since("u")}),
+       (SELECT statuses FROM live)
+"""
+
+_NODE_COLUMNS = """
 SELECT n.node_id::text, n.hostname, host(n.ip_address), n.node_type, n.status,
        n.total_cpu_cores, n.total_memory_gb::float8, n.total_storage_gb::float8,
        n.gpu_count, n.gpu_memory_gb::float8, n.labels::text, n.last_heartbeat, n.updated_at,
-       r.resources::text, coalesce(s.running, 0), coalesce(s.live, 0)
+       r.resources::text, coalesce(r.rows, 0)
   FROM nodes n
-  LEFT JOIN (SELECT node_id,
+  LEFT JOIN (SELECT node_id, count(*) AS rows,
                     json_agg(json_build_array(resource_type, allocated_capacity::float8,
                                               total_capacity::float8, unit) ORDER BY resource_type) AS resources
                FROM node_resources
+"""
+
+NODES_SQL = _NODE_COLUMNS + """
               GROUP BY node_id) r ON r.node_id = n.node_id
-  LEFT JOIN (SELECT scheduled_node_id AS node_id,
-                    count(*) FILTER (WHERE status = 'running') AS running,
-                    count(*) AS live
-               FROM sessions
-              WHERE status = ANY(%(live)s) AND scheduled_node_id IS NOT NULL
-              GROUP BY scheduled_node_id) s ON s.node_id = n.node_id
  ORDER BY n.hostname, n.node_id
  LIMIT %(limit)s
+"""
+
+# Nodes whose row or one of whose node_resources rows was written since the last poll.
+CHANGED_NODES_SQL = _NODE_COLUMNS + f"""
+              WHERE node_id IN (SELECT node_id FROM node_resources r WHERE {_written_since("r")})
+                 OR node_id IN (SELECT node_id FROM nodes n WHERE {_written_since("n")})
+              GROUP BY node_id) r ON r.node_id = n.node_id
+ WHERE n.node_id IN (SELECT node_id FROM node_resources r WHERE {_written_since("r")})
+    OR {_written_since("n")}
 """
 
 
@@ -149,9 +172,10 @@ def _allocations_of(text) -> tuple[Allocation, ...]:
     return as_allocations(_json(text))
 
 
-def _pg_node(row) -> PgNode:
+def pg_node(row, running: int = 0, live: int = 0) -> PgNode:
+    """A NODES_SQL row as a PgNode, with its counts of running and live sessions."""
     (node_id, hostname, ip, node_type, status, cores, memory, storage, gpus, gpu_memory, labels,
-     last_heartbeat, updated_at, resources, running, live) = row
+     last_heartbeat, updated_at, resources, _resource_rows) = row
     fields = dict(
         node_id=node_id,
         hostname=as_text(hostname) or "",
@@ -165,45 +189,55 @@ def _pg_node(row) -> PgNode:
         gpu_memory_gb=as_number(gpu_memory),
         labels=_labels_of(labels),
         last_heartbeat=as_time(last_heartbeat),
-        sessions_running=as_int(running) or 0,
-        sessions_total=as_int(live) or 0,
         allocations=_allocations_of(resources),
+        sessions_running=running,
+        sessions_total=live,
     )
     node = Node(**fields, reachability=Reachability.UNKNOWN, heartbeat=None, heartbeat_age=None)
     return PgNode(node, as_time(updated_at), fields)
 
 
-def read_nodes(db, cache: RowCache | None = None) -> list[PgNode]:
-    rows = db.execute(NODES_SQL, {"live": list(LIVE_SESSION_STATUSES), "limit": MAX_NODES}).fetchall()
-    return (cache or RowCache()).convert(rows, _pg_node)
+def read_changes(db, since: int | None) -> tuple[int, int, int, int, bool, list[str]]:
+    """(snapshot xmin mod 2^32, nodes, node_resources rows of known nodes, live sessions, users changed,
+    live statuses)."""
+    return db.execute(CHANGES_SQL, {"since": since, "finished": list(FINISHED_SESSION_STATUSES)}).fetchone()
+
+
+def read_node_rows(db, since: int | None = None) -> list[tuple]:
+    """NODES_SQL rows (see pg_node; the last column counts the node's node_resources rows): every
+    node in order, or (since: a snapshot xmin) those written since, in any order."""
+    if since is None:
+        return db.execute(NODES_SQL, {"limit": MAX_NODES}).fetchall()
+    return db.execute(CHANGED_NODES_SQL, {"since": since}).fetchall()
 
 
 # --- sessions ---------------------------------------------------------------
 
-# Every session not in a known finished status, so a status the console does not
-# know (a newer scheduler's "preempted") is shown rather than silently hidden.
-# `status NOT IN (finished)` would scan the whole table, finished history
-# included; instead the statuses present are found with a loose index scan of
-# idx_sessions_status (one probe per distinct status) and the rows read by
-# `status = ANY(those)`, through the same index.
-SESSIONS_SQL = """
-WITH RECURSIVE present AS (
-    SELECT min(status) AS status FROM sessions
-    UNION ALL
-    SELECT (SELECT min(status) FROM sessions WHERE status > present.status)
-      FROM present WHERE present.status IS NOT NULL
-)
+_SESSION_COLUMNS = """
 SELECT s.session_id::text, s.session_name, s.user_id::text, u.username, s.session_type, s.status,
        s.priority, s.cpu_request::float8, s.memory_request_gb::float8, s.gpu_request,
        s.scheduled_node_id::text, n.hostname, s.created_at, s.start_time, s.end_time
   FROM sessions s
   LEFT JOIN users u ON u.user_id = s.user_id
   LEFT JOIN nodes n ON n.node_id = s.scheduled_node_id
- WHERE s.status = ANY(ARRAY(SELECT status FROM present
-                             WHERE status IS NOT NULL AND status <> ALL(%(finished)s)))
-    OR s.status IS NULL
+"""
+
+SESSIONS_SQL = _SESSION_COLUMNS + """
+ WHERE s.status = ANY(%(live)s)
  ORDER BY s.created_at, s.session_id
  LIMIT %(limit)s
+"""
+
+# Live sessions written since the last poll (through the status index).
+CHANGED_SESSIONS_SQL = _SESSION_COLUMNS + f"""
+ WHERE s.status = ANY(%(live)s) AND {_written_since("s")}
+"""
+
+# Which of the given sessions are no longer live (finished, or deleted): one primary key probe each.
+LEFT_SESSIONS_SQL = """
+SELECT h.session_id::text
+  FROM unnest(%(held)s::uuid[]) AS h(session_id)
+ WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = h.session_id AND s.status = ANY(%(live)s))
 """
 
 
@@ -229,13 +263,22 @@ def _session(row) -> Session:
     )
 
 
-def read_live_sessions(db, cache: RowCache | None = None) -> list[Session]:
-    """Sessions not finished: pending, scheduled, running, paused, or a status we do not know.
+def read_live_sessions(db, live: list[str]) -> list[Session]:
+    """Sessions in the `live` statuses (see read_changes), oldest first (queue positions come from Redis later)."""
+    rows = db.execute(SESSIONS_SQL, {"live": live, "limit": MAX_SESSIONS}).fetchall()
+    return [_session(row) for row in rows]
 
-    Queue positions come from Redis later.
-    """
-    rows = db.execute(SESSIONS_SQL, {"finished": list(FINISHED_SESSION_STATUSES), "limit": MAX_SESSIONS}).fetchall()
-    return (cache or RowCache()).convert(rows, _session)
+
+def read_changed_sessions(db, since: int, live: list[str]) -> list[Session]:
+    """Live sessions written since the snapshot xmin `since`, in any order."""
+    params = {"live": live, "since": since}
+    return [_session(row) for row in db.execute(CHANGED_SESSIONS_SQL, params).fetchall()]
+
+
+def read_left_sessions(db, session_ids: list[str], live: list[str]) -> set[str]:
+    """The ones of `session_ids` that are no longer live sessions."""
+    rows = db.execute(LEFT_SESSIONS_SQL, {"held": session_ids, "live": live}).fetchall()
+    return {session_id for (session_id,) in rows}
 
 
 # --- events and acknowledgements ---------------------------------------------

@@ -3,10 +3,12 @@
 A poll costs O(nodes), not O(history): the short history lives here in
 memory and only node_metrics rows newer than each node's own watermark are
 read (late rows of a node are found, no row is read twice). A poll is a
-constant number of statements (seven queries, in one read-only REPEATABLE
-READ transaction so they agree with each other; the first poll loads the
-short history in batches of nodes) and one Redis round trip (one request per
-master on a Redis Cluster). PollStats counts those queries and requests (a
+constant number of statements (eight queries, nine when live sessions
+finished, in one read-only REPEATABLE READ transaction so they agree with each
+other; nodes and live sessions are read incrementally too, see
+live_tables.py; the first poll loads the short history of the first nodes
+shown, the next polls that of the others, in batches) and one Redis round
+trip (one request per master on a Redis Cluster). PollStats counts those queries and requests (a
 Redis reconnect adds its PING); connecting to PostgreSQL (with its SET TIME
 ZONE) and the transaction's BEGIN/ROLLBACK are not counted.
 
@@ -41,6 +43,7 @@ from omega_tui.data.audit_trail import AuditTrail
 from omega_tui.data.connect import (
     REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
 )
+from omega_tui.data.live_tables import LiveTables
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
@@ -54,6 +57,10 @@ from omega_tui.data.totals import cluster_totals
 RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history instead of catching up
 CLOSE_WAIT_SECONDS = 0.5                 # close() from another thread waits this long for a cancelled poll
 FIRST_LOAD_ROWS_PER_NODE = HISTORY_POINTS * (len(CANONICAL_METRICS) + 1)   # room for a non-canonical metric
+LATEST_ROWS_PER_NODE = len(CANONICAL_METRICS) + 1   # the first poll's newest samples of a node still without its history
+FIRST_POLL_HISTORY_NODES = 200           # the first poll loads the short history of this many nodes (the first shown),
+HISTORY_FILL_POLLS = 5                   # the next polls that of the others, in this many equal batches
+HISTORY_BATCH_MIN = 100                  # (at least this many nodes each)
 
 
 class _CountingDb:
@@ -90,8 +97,7 @@ class Poller:
         self._lag: float | None = None   # seconds the replica in use is behind
         self._redis_health = StoreHealthTracker("Redis")
         self._history = MetricHistory()
-        self._node_rows = pg_reads.RowCache()
-        self._session_rows = pg_reads.RowCache()
+        self._live_tables = LiveTables()
         self._placed_sessions: dict = {}   # session id -> (session as read, queue position, session with it)
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
@@ -104,6 +110,8 @@ class Poller:
         self._resolved: list[Alert] = []
         self._acks: dict = {}
         self._metrics_read_at: float | None = None   # time.monotonic() of the last metric read
+        self._history_pending: list[str] = []        # nodes whose short history is still to load
+        self._history_batch = HISTORY_BATCH_MIN
         self._redis_reading: RedisReading | None = None
         self._last_heartbeat_seen: dict[str, datetime] = {}
 
@@ -333,8 +341,8 @@ class Poller:
     def _read_pg_tables(self, counts: dict) -> None:
         db = _CountingDb(self._conn)
         try:
-            nodes = pg_reads.read_nodes(db, self._node_rows)
-            sessions = pg_reads.read_live_sessions(db, self._session_rows)
+            self._live_tables.read(db)
+            nodes, sessions = self._live_tables.nodes, self._live_tables.sessions
             open_events = pg_reads.read_open_event_alerts(db)
             resolved = pg_reads.read_resolved_event_alerts(db)
             full = (
@@ -343,26 +351,50 @@ class Poller:
                 or time.monotonic() - self._metrics_read_at > RELOAD_AFTER_SECONDS
             )
             node_ids = [p.node.node_id for p in nodes]
-            if full:
-                # Each batch is taken into the history as it comes, so that only one batch of
-                # rows is ever held (all of them at once: ~250 MB at 5,000 nodes). A failure
-                # part-way leaves a history that is right as far as it goes; the next poll
-                # loads again.
+            first = self._history.watermark is None
+            if full and not first:
+                # A reload after a gap: each batch is taken into the history as it comes, so that
+                # only one batch of rows is ever held (all of them at once: ~250 MB at 5,000 nodes).
+                # A failure part-way leaves a history that is right as far as it goes; the next
+                # poll loads again.
                 samples = new = 0
                 for rows in pg_reads.read_recent_metrics(db, node_ids, FIRST_LOAD_ROWS_PER_NODE):
                     batch_samples, batch_new = self._history.load(rows)
                     samples, new = samples + batch_samples, new + batch_new
                     del rows
+                pending = []
             else:
-                since = self._history.node_watermarks(node_ids)
-                rows = pg_reads.read_new_metrics(db, node_ids, since, FIRST_LOAD_ROWS_PER_NODE)
+                # The short history of a batch of nodes (the first ones shown, on the first poll),
+                # the newest samples of the others: the first data comes fast, the sparklines fill
+                # in over the next polls.
+                known = set(node_ids)
+                pending = node_ids if first else [i for i in self._history_pending if i in known]
+                size = FIRST_POLL_HISTORY_NODES if first else self._history_batch
+                loading, pending = pending[:size], pending[size:]
+                recent = [row for rows in pg_reads.read_recent_metrics(db, loading, FIRST_LOAD_ROWS_PER_NODE)
+                          for row in rows]
+                skip = set(loading)
+                others = [i for i in node_ids if i not in skip]
+                since = self._history.node_watermarks(others)
+                rows = pg_reads.read_new_metrics(
+                    db, others, since, LATEST_ROWS_PER_NODE if first else FIRST_LOAD_ROWS_PER_NODE) if others else []
         finally:
             counts["sql"] += db.statements
         # Every read succeeded: take them all together.
         self._pg_nodes, self._sessions = nodes, sessions
         self._open_events, self._resolved = open_events, resolved
-        if not full:
+        if not full or first:
             samples, new = len(rows), self._history.merge(rows)
+            if loading:
+                # What is held of those nodes (their newest samples) is in `recent` too: forget it,
+                # so that the batch is taken in whole (much faster than merged sample by sample).
+                discovered = self._redis_reading.discovered if self._redis_reading is not None else ()
+                self._history.keep_only((set(node_ids) - skip).union(discovered))
+                load_samples, load_new = self._history.load(recent)
+                samples, new = samples + load_samples, new + load_new
+            if first:
+                self._history_batch = max(HISTORY_BATCH_MIN, -(-len(pending) // HISTORY_FILL_POLLS))
+        self._history_pending = pending
         counts["rows"] += samples
         counts["new"] += new
         counts["full"] = full
@@ -528,7 +560,8 @@ class Poller:
             sessions.append(session)
         self._placed_sessions = placed
         pending = {s.session_id for s in self._sessions if s.status == "pending"}
-        strays = sum(1 for session_id in positions if session_id not in pending)
+        complete = len(self._sessions) < pg_reads.MAX_SESSIONS   # else an unlisted pending session is no stray
+        strays = sum(1 for session_id in positions if session_id not in pending) if complete else 0
         if strays:
             notices.append(f"{strays} id(s) in queue:pending_sessions are not pending sessions")
         return sessions

@@ -1,0 +1,124 @@
+"""Nodes and live sessions, read incrementally: each poll fetches only the rows written since the last one.
+
+Omega's `updated_at` columns are kept by no trigger, so they are not trusted.
+PostgreSQL's `xmin` system column is: every insert or update gives the row
+the id of the transaction that wrote it. Each poll notes its snapshot's xmin
+(the oldest transaction still in progress); the next poll fetches the rows
+whose xmin is at or after it (pg_reads._written_since). Deleted rows leave
+nothing to find, so the poll also counts the rows (nodes, their
+node_resources rows, live sessions) and reads everything again when the
+counts disagree with what is held. Everything is also read again on a new
+connection (another server's snapshot), when users changed (usernames are
+joined into sessions), when a node's hostname changed or a node came or went
+(order, joined hostnames), and every FULL_READ_SECONDS as a safety net.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from omega_tui.data import pg_reads
+from omega_tui.data.models import Session
+
+FULL_READ_SECONDS = 60.0
+
+
+def _session_order(session: Session):
+    # As PostgreSQL's ORDER BY created_at, session_id (NULLs last; uuid text sorts as the uuid).
+    return (session.created_at is None, session.created_at or 0, session.session_id)
+
+
+class LiveTables:
+    """The nodes and live sessions PostgreSQL has, kept up to date one poll at a time."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self.nodes: list[pg_reads.PgNode] = []     # in NODES_SQL's order, with their session counts
+        self.sessions: list[Session] = []         # oldest first
+        self.full = False                         # the last read was a full one
+        self._since: int | None = None            # snapshot xmin of the last read; None: read everything
+        self._conn = None                         # the connection that snapshot was taken on
+        self._full_at = 0.0
+        self._rows: dict[str, tuple] = {}         # node -> its NODES_SQL row, in order
+        self._built: dict[str, tuple] = {}        # node -> (row, running, live, PgNode): reused while unchanged
+
+    def read(self, db) -> None:
+        """One poll's reads, in the caller's transaction. Raises psycopg errors; then nothing changes."""
+        conn = getattr(db, "conn", None)
+        since = self._since
+        if conn is not self._conn or self._clock() - self._full_at > FULL_READ_SECONDS:
+            since = None
+        snapshot, node_count, resource_count, session_count, users_changed, live = pg_reads.read_changes(db, since)
+        if users_changed or node_count > pg_reads.MAX_NODES:
+            since = None   # usernames are joined into sessions; only the first MAX_NODES are followed
+
+        rows = self._read_nodes(db, since)
+        if since is not None and (rows is None or len(rows) != node_count
+                                  or sum(row[-1] for row in rows.values()) != resource_count):
+            since = None   # a node came, went or was renamed (order, joined hostnames), or a resource row went
+            rows = self._read_nodes(db, since)
+
+        if session_count >= pg_reads.MAX_SESSIONS:
+            sessions = pg_reads.read_live_sessions(db, live)   # only the oldest MAX_SESSIONS: not followed row by row
+        else:
+            sessions = self._read_sessions(db, since, session_count, live)
+
+        # Every read succeeded: take them all.
+        if since is None:
+            self._full_at = self._clock()
+        self.full = since is None
+        self._since, self._conn = snapshot, conn
+        self._rows, self.sessions = rows, sessions
+        self.nodes = self._build_nodes()
+
+    def _read_nodes(self, db, since) -> dict[str, tuple] | None:
+        """node -> row, in order; None when the order may have changed (read everything then)."""
+        if since is None:
+            return {row[0]: row for row in pg_reads.read_node_rows(db)}
+        rows = dict(self._rows)
+        for row in pg_reads.read_node_rows(db, since):
+            old = rows.get(row[0])
+            if old is None or old[1] != row[1]:
+                return None
+            rows[row[0]] = row
+        return rows
+
+    def _read_sessions(self, db, since, live_count: int, live: list[str]) -> list[Session]:
+        if since is None or len(self.sessions) >= pg_reads.MAX_SESSIONS:
+            return pg_reads.read_live_sessions(db, live)
+        held = {s.session_id: s for s in self.sessions}
+        changed = pg_reads.read_changed_sessions(db, since, live)
+        for session in changed:
+            held[session.session_id] = session
+        if len(held) != live_count:
+            # Some held sessions are no longer live: they finished (an update, but out of the
+            # live set the read above sees) or were deleted.
+            fresh = {session.session_id for session in changed}
+            for session_id in pg_reads.read_left_sessions(db, [i for i in held if i not in fresh], live):
+                del held[session_id]
+            if len(held) != live_count:
+                return pg_reads.read_live_sessions(db, live)
+        elif not changed:
+            return self.sessions
+        return sorted(held.values(), key=_session_order)
+
+    def _build_nodes(self) -> list[pg_reads.PgNode]:
+        running, live = Counter(), Counter()
+        for session in self.sessions:
+            if session.node_id is not None:
+                live[session.node_id] += 1
+                if session.status == "running":
+                    running[session.node_id] += 1
+        last, built, nodes = self._built, {}, []
+        for node_id, row in self._rows.items():
+            key = (row, running[node_id], live[node_id])
+            before = last.get(node_id)
+            if before is not None and before[:3] == key:
+                entry = before
+            else:
+                entry = (*key, pg_reads.pg_node(*key))
+            built[node_id] = entry
+            nodes.append(entry[3])
+        self._built = built
+        return nodes

@@ -1,0 +1,178 @@
+"""Nodes and live sessions read incrementally (xmin since the last poll's snapshot), against a real PostgreSQL.
+
+Each test makes a change between two polls and checks that the second poll,
+an incremental one (not a full re-read), shows it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+import cluster_data as cd
+from omega_tui.config import Settings
+from omega_tui.data import actions
+from omega_tui.data.poller import Poller
+
+
+@pytest.fixture
+def clock():
+    return cd.Clock(cd.utc_now())
+
+
+@pytest.fixture
+def db(dsn):
+    conn = cd.connect(dsn)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def poller(dsn, redis_url, clock):
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    yield poller
+    poller.close()
+
+
+def incremental_poll(poller):
+    snap = poller.poll()
+    assert not poller._live_tables.full, "this poll should have read only the changes"
+    return snap
+
+
+def by_name(snap):
+    return {s.session_name: s for s in snap.sessions}
+
+
+def node(snap, hostname):
+    return next(n for n in snap.nodes if n.hostname == hostname)
+
+
+def test_an_action_changing_a_node_shows_on_the_next_poll(poller, db, redis_url, clock):
+    cd.add_node(db, "a")
+    cd.add_node(db, "b")
+    poller.poll()
+    assert poller._live_tables.full
+    rds = cd.redis_client(redis_url)
+    try:
+        result = actions.drain_node(db, rds, actions.current_actor("tester"), "b")
+    finally:
+        rds.close()
+    assert result.result == "ok", result
+    snap = incremental_poll(poller)
+    assert [(n.hostname, n.status) for n in snap.nodes] == [("a", "active"), ("b", "draining")]
+
+
+def test_resources_changed_or_deleted_and_nodes_deleted_or_added(poller, db):
+    a = cd.add_node(db, "a")
+    b = cd.add_node(db, "b")
+    cd.add_resource(db, a, "cpu", 32, 4, "cores")
+    cd.add_resource(db, a, "gpu", 4, 1, "devices")
+    poller.poll()
+
+    db.execute("UPDATE node_resources SET allocated_capacity = 30 WHERE node_id = %s AND resource_type = 'cpu'", (a,))
+    snap = incremental_poll(poller)
+    assert [(r.resource_type, r.allocated) for r in node(snap, "a").allocations] == [("cpu", 30.0), ("gpu", 1.0)]
+
+    db.execute("DELETE FROM node_resources WHERE node_id = %s AND resource_type = 'gpu'", (a,))
+    snap = poller.poll()
+    assert [r.resource_type for r in node(snap, "a").allocations] == ["cpu"]
+
+    db.execute("DELETE FROM nodes WHERE node_id = %s", (b,))
+    snap = poller.poll()
+    assert [n.hostname for n in snap.nodes] == ["a"]
+
+    cd.add_node(db, "0-first")
+    snap = poller.poll()
+    assert [n.hostname for n in snap.nodes] == ["0-first", "a"]
+    incremental_poll(poller)
+
+
+def test_sessions_come_change_finish_and_go_with_the_nodes_counts(poller, db, clock):
+    user = cd.add_user(db)
+    gpu = cd.add_node(db, "gpu-01")
+    old = cd.add_session(db, user, "old", status="running", node_id=gpu, created_at=clock.now - timedelta(hours=1))
+    done = cd.add_session(db, user, "done", status="running", node_id=gpu, created_at=clock.now - timedelta(minutes=30))
+    gone = cd.add_session(db, user, "gone", created_at=clock.now - timedelta(minutes=20))
+    snap = poller.poll()
+    assert list(by_name(snap)) == ["old", "done", "gone"]
+    assert (node(snap, "gpu-01").sessions_running, node(snap, "gpu-01").sessions_total) == (2, 2)
+
+    cd.add_session(db, user, "newer", created_at=clock.now - timedelta(minutes=10))
+    cd.add_session(db, user, "between", status="scheduled", node_id=gpu, created_at=clock.now - timedelta(minutes=40))
+    db.execute("UPDATE sessions SET status = 'paused' WHERE session_id = %s", (old,))
+    snap = incremental_poll(poller)
+    assert [(s.session_name, s.status) for s in snap.sessions] == [
+        ("old", "paused"), ("between", "scheduled"), ("done", "running"), ("gone", "pending"), ("newer", "pending")]
+    assert (node(snap, "gpu-01").sessions_running, node(snap, "gpu-01").sessions_total) == (1, 3)
+
+    db.execute("UPDATE sessions SET status = 'completed', end_time = now() WHERE session_id = %s", (done,))
+    db.execute("DELETE FROM sessions WHERE session_id = %s", (gone,))
+    snap = incremental_poll(poller)
+    assert list(by_name(snap)) == ["old", "between", "newer"]
+    assert (node(snap, "gpu-01").sessions_running, node(snap, "gpu-01").sessions_total) == (0, 2)
+
+
+def test_renamed_node_and_user_show_in_the_sessions(poller, db):
+    user = cd.add_user(db, "alice")
+    gpu = cd.add_node(db, "gpu-01")
+    cd.add_session(db, user, "train", status="running", node_id=gpu)
+    poller.poll()
+    db.execute("UPDATE nodes SET hostname = 'gpu-99' WHERE node_id = %s", (gpu,))
+    db.execute("UPDATE users SET username = 'bob' WHERE user_id = %s", (user,))
+    snap = poller.poll()
+    session = by_name(snap)["train"]
+    assert (session.node_hostname, session.username) == ("gpu-99", "bob")
+    assert [n.hostname for n in snap.nodes] == ["gpu-99"]
+
+
+def test_a_change_committed_by_a_transaction_in_progress_at_the_last_poll_is_not_missed(poller, db, dsn, clock):
+    user = cd.add_user(db)
+    a = cd.add_node(db, "a")
+    cd.add_node(db, "b")
+    session = cd.add_session(db, user, "job", created_at=clock.now - timedelta(minutes=5))
+    poller.poll()
+
+    writer = cd.connect(dsn)
+    try:
+        writer.autocommit = False
+        writer.execute("UPDATE sessions SET priority = 9 WHERE session_id = %s", (session,))   # the top-level xid
+        writer.execute("SAVEPOINT s")
+        writer.execute("UPDATE nodes SET status = 'maintenance' WHERE node_id = %s", (a,))   # a subtransaction's xid
+        writer.execute("RELEASE SAVEPOINT s")
+        # Later transactions commit while the writer is still open, and a poll sees them.
+        cd.add_node(db, "c")
+        snap = poller.poll()
+        assert node(snap, "a").status == "active" and by_name(snap)["job"].priority == 5
+        db.execute("UPDATE nodes SET status = 'draining' WHERE hostname = 'b'")
+        snap = incremental_poll(poller)
+        assert node(snap, "b").status == "draining"
+        writer.commit()
+    finally:
+        writer.close()
+
+    snap = incremental_poll(poller)
+    assert node(snap, "a").status == "maintenance"
+    assert by_name(snap)["job"].priority == 9
+
+
+def test_queued_sessions_beyond_the_cap_are_not_called_strays(poller, db, redis_url, clock, monkeypatch):
+    from omega_tui.data import pg_reads
+
+    monkeypatch.setattr(pg_reads, "MAX_SESSIONS", 3)
+    user = cd.add_user(db)
+    ids = [cd.add_session(db, user, f"s{i}", created_at=clock.now - timedelta(minutes=10 - i)) for i in range(4)]
+    rds = cd.redis_client(redis_url)
+    try:
+        cd.set_queue(rds, ids)
+    finally:
+        rds.close()
+    for _ in range(2):
+        snap = poller.poll()
+        assert [s.session_name for s in snap.sessions] == ["s0", "s1", "s2"]
+        assert "only the oldest 3 live sessions are shown" in snap.notices
+        assert not any("are not pending sessions" in notice for notice in snap.notices)
+    db.execute("UPDATE sessions SET status = 'completed' WHERE session_id = %s", (ids[0],))
+    snap = poller.poll()
+    assert [s.session_name for s in snap.sessions] == ["s1", "s2", "s3"]
