@@ -204,3 +204,17 @@ def test_rollup_refresh_keeps_the_hour_whole_after_raw_rows_are_gone(dsn):
     # The early minutes survive from the first refresh, and the hour counts all eleven samples.
     assert minutes >= 10
     assert hourly[1] == 11 and abs(hourly[0] - (10 * 10 + 40) / 11) < 1e-9
+
+
+def test_a_server_error_is_not_called_a_malformed_dsn(dsn):
+    """A query the server rejects (class 42, like a missing function) names the server's reason."""
+    from omega_tui.data.connect import describe_pg_error
+
+    with psycopg.connect(dsn) as conn:
+        with pytest.raises(psycopg.ProgrammingError) as raised:
+            conn.execute("SELECT no_such_function()")
+    reason = describe_pg_error(raised.value, dsn)
+    assert "no_such_function" in reason and "malformed DSN" not in reason
+    with pytest.raises(psycopg.ProgrammingError) as raised:
+        psycopg.connect("host=127.0.0.1 port")
+    assert describe_pg_error(raised.value).startswith("malformed DSN")

@@ -66,7 +66,9 @@ def describe_pg_error(exc: BaseException, dsn: str | None = None) -> str:
     if reason.startswith("FATAL:"):
         reason = reason[len("FATAL:"):].strip()
     reason = reason or type(exc).__name__
-    if isinstance(exc, psycopg.ProgrammingError) and not isinstance(exc, psycopg.errors.InsufficientPrivilege):
+    # A DSN libpq cannot parse is a ProgrammingError raised before any server answers (no
+    # SQLSTATE); the server's own class-42 errors (an undefined table, a privilege) are not.
+    if isinstance(exc, psycopg.ProgrammingError) and getattr(exc, "sqlstate", None) is None:
         reason = f"malformed DSN ({reason})"
     return mask_secret_text(reason, url_password(dsn), dsn)
 
