@@ -74,6 +74,9 @@ MARK = "■"                # a marked row (space): its first cell starts with t
 SCROLLBAR_ALLOWANCE = 2
 VIEW_MARGIN = 5           # rows above and below the view kept up to date, for a smooth scroll
 SPAN_GAP = 4              # unchanged characters between two changed runs of a cell that still make two regions
+# More rows than this leaving at once rebuild the table: DataTable.remove_row() renumbers every row
+# and re-checks the cursor, so removing thousands one by one is quadratic (minutes at 10,000 rows).
+REBUILD_ABOVE = 32
 
 
 def fit_columns(specs: Sequence[ColumnSpec], available: int) -> list[Column]:
@@ -185,11 +188,15 @@ class KeyedTable(DataTable):
         cursor_key = self.cursor_key
         deferred = self._deferred
         with self.app.batch_update():
-            for key in [k for k in self._order if k not in wanted]:
-                self.remove_row(key)
-                del self._shown[key]
-                deferred.pop(key, None)
-                self._order.remove(key)
+            gone = [k for k in self._order if k not in wanted]
+            if len(gone) > REBUILD_ABOVE:
+                self._rebuild_without(set(gone))
+            else:
+                for key in gone:
+                    self.remove_row(key)
+                    del self._shown[key]
+                    deferred.pop(key, None)
+                    self._order.remove(key)
             for key, cells in unique.items():
                 if callable(cells):
                     if key not in self._shown:
@@ -338,6 +345,24 @@ class KeyedTable(DataTable):
         if self._cells_only and not regions and not layout and not recompose:
             return self
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _rebuild_without(self, gone: set[str]) -> None:
+        """Remove the rows `gone` in one pass: the table is refilled with the rows kept, as rendered."""
+        scroll_y = self.scroll_y
+        # The cursor stays on its row, or else goes to the next row kept (as remove_row() would do).
+        after_cursor = self._order[max(0, self.cursor_row):]
+        cursor_key = next((key for key in after_cursor if key not in gone), None)
+        kept = [(key, self.get_row(key)) for key in self._order if key not in gone]
+        self.clear()
+        for key, cells in kept:
+            self.add_row(*cells, key=key)
+        self._order = [key for key, _ in kept]
+        for key in gone:
+            del self._shown[key]
+            self._deferred.pop(key, None)
+        if cursor_key is None or not self.select_key(cursor_key):
+            self.move_cursor(row=max(0, len(kept) - 1), animate=False)
+        self.scroll_to(y=scroll_y, animate=False, immediate=True)
 
     def _reorder(self, order: list[str]) -> None:
         # DataTable.sort() passes each row's cells to `key`; the first cell's Text object is unique
