@@ -101,7 +101,12 @@ def fit_columns(specs: Sequence[ColumnSpec], available: int) -> list[Column]:
 class KeyedTable(DataTable):
     """Rows keyed by id, updated in place by diff; see the module docstring."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Open", id="open")]
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open", id="open"),
+        # DataTable's home/end scroll sideways, which these tables never need: first/last row instead.
+        Binding("home", "scroll_top", "First row", show=False, id="first_row"),
+        Binding("end", "scroll_bottom", "Last row", show=False, id="last_row"),
+    ]
 
     DEFAULT_CSS = """
     KeyedTable {
