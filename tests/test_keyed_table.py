@@ -69,3 +69,21 @@ def test_many_rows_leaving_at_once_are_removed_in_one_pass_not_one_by_one(monkey
             assert table.cursor_key == "n0303"
 
     asyncio.run(scenario())
+
+
+def test_home_and_end_go_to_the_first_and_last_row():
+    app = TableApp()
+
+    async def scenario():
+        async with app.run_test(size=(60, 20)) as pilot:
+            table = app.query_one(KeyedTable)
+            table.set_columns([Column("name", "NAME", 10), Column("upper", "UPPER", 10)])
+            keys = [f"n{i:03d}" for i in range(200)]
+            table.show_rows(rows(keys))
+            table.focus()
+            await pilot.press("end")
+            assert table.cursor_key == "n199" and table.scroll_y > 0
+            await pilot.press("home")
+            assert table.cursor_key == "n000" and table.scroll_y == 0
+
+    asyncio.run(scenario())

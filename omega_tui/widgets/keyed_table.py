@@ -104,8 +104,9 @@ class KeyedTable(DataTable):
     BINDINGS = [
         Binding("enter", "select_cursor", "Open", id="open"),
         # DataTable's home/end scroll sideways, which these tables never need: first/last row instead.
-        Binding("home", "scroll_top", "First row", show=False, id="first_row"),
-        Binding("end", "scroll_bottom", "Last row", show=False, id="last_row"),
+        # (No id: the help screen sums up the tables' navigation keys itself.)
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
     ]
 
     DEFAULT_CSS = """
