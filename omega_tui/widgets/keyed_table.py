@@ -98,6 +98,26 @@ def fit_columns(specs: Sequence[ColumnSpec], available: int) -> list[Column]:
     return [Column(s.key, s.label, widths[s.key], s.align_right) for s in specs if s.key in chosen]
 
 
+class _RowLines:
+    """DataTable's `_y_offsets` (row key and line within the row, per line) for rows one line high."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: DataTable) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return self._table.row_count
+
+    def __getitem__(self, y: int):
+        if not 0 <= y < self._table.row_count:
+            raise IndexError(y)
+        return self._table._row_locations.get_key(y), 0
+
+    def clear(self) -> None:
+        pass
+
+
 class KeyedTable(DataTable):
     """Rows keyed by id, updated in place by diff; see the module docstring."""
 
@@ -378,6 +398,12 @@ class KeyedTable(DataTable):
         if cursor_key is None or not self.select_key(cursor_key):
             self.move_cursor(row=max(0, len(kept) - 1), animate=False)
         self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+    @property
+    def _y_offsets(self) -> _RowLines:
+        # DataTable lists every line of every row again after each cell update (O(rows) per scroll
+        # or refresh); rows here are one line high, so line y is row y.
+        return _RowLines(self)
 
     def _update_dimensions(self, new_rows) -> None:
         # Every column has a fixed width and every row is one line high: DataTable would measure
