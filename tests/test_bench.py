@@ -157,10 +157,11 @@ def test_table_and_json_have_every_figure():
                         "bytes_per_poll": 3_000_000},
               "naive_ratio": 203.0,
               "overview_update": {"median_ms": 8.0, "max_ms": 30.0, "updates": 20},
+              "key_latency": {"median_ms": 4.5, "p95_ms": 9.0, "max_ms": 11.5, "presses": 40},
               "terminal": {"bytes_median": 900, "bytes_max": 3000, "first_data_s": 1.2, "peak_rss_mb": 120.0}}
     text = report.table([result, dict(result, nodes=5000)])
     assert "| figure | 1,000 nodes | 5,000 nodes |" in text
-    for words in ("12.3 / 20.0 ms", "6.0 / 1.0", "4.0 KB", "203x", "8.0 / 30.0 ms", "900 B / 2.9 KB", "1.20 s",
+    for words in ("12.3 / 20.0 ms", "6.0 / 1.0", "4.0 KB", "203x", "8.0 / 30.0 ms", "4.5 / 11.5 ms", "900 B / 2.9 KB", "1.20 s",
                   "120 MB"):
         assert words in text, words
     assert {"date", "cpus", "python", "textual"} <= set(report.machine())
@@ -202,9 +203,11 @@ def test_measuring_an_existing_cluster_writes_nothing(dsn, redis_url, cluster):
         return rows, keys
 
     before = state()
-    options = BenchOptions(sizes=[], history=timedelta(hours=1), polls=2, naive_polls=1, updates=2, refreshes=2,
-                           refresh=0.3)
+    options = BenchOptions(sizes=[], history=timedelta(hours=1), polls=2, naive_polls=1, updates=2, key_presses=5,
+                           refreshes=2, refresh=0.3)
     result = measure_stores(dsn, redis_url, options, nodes=None)
     assert result["nodes"] == 4 and result["naive_ratio"] > 0
-    assert set(result) == {"nodes", "ours", "naive", "naive_ratio", "overview_update", "terminal"}
+    assert set(result) == {"nodes", "ours", "naive", "naive_ratio", "overview_update", "key_latency", "terminal"}
+    keys = result["key_latency"]
+    assert keys["presses"] == 5 and keys["polls_meanwhile"] >= 1 and 0 < keys["median_ms"] <= keys["max_ms"]
     assert state() == before

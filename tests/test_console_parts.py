@@ -14,7 +14,7 @@ from omega_tui.fixed_source import FIXED_TAKEN_AT, FixedSource
 from omega_tui.theme_files import ThemeError, bundled_theme_dir, load_theme_file, load_themes
 from omega_tui.widgets.formatting import coarse_duration, duration, metric_value
 from omega_tui.widgets.keyed_table import ColumnSpec, fit_columns
-from omega_tui.widgets.node_table import layout_columns, natural_key, sort_nodes
+from omega_tui.widgets.node_table import NodeTable, layout_columns, natural_key, node_matches, sort_nodes
 from omega_tui.widgets.sparkline_cells import BucketedSeries, spark_text
 
 T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -62,6 +62,21 @@ def test_hostnames_sort_naturally():
               and n.metric("cpu_percent").latest is not None]
     assert values == sorted(values, reverse=True)
     assert ordered[-1].metric("cpu_percent") is None or ordered[-1].metric("cpu_percent").latest is None
+    by_host = sort_nodes(nodes, "host", True, FIXED_TAKEN_AT)
+    assert [n.hostname for n in by_host] == sorted((n.hostname for n in nodes), key=natural_key, reverse=True)
+
+
+def test_the_node_filter_sees_a_field_that_changed_between_polls():
+    from dataclasses import replace
+
+    nodes = list(FixedSource().snapshot.nodes)
+    table = NodeTable()
+    words = ["draining"]
+    before = table._matching(nodes, words)
+    assert [n.node_id for n in before] == [n.node_id for n in nodes if node_matches(n, "draining")] != []
+    nodes[0] = replace(nodes[0], status="draining")   # a kept haystack would miss it
+    assert nodes[0] in table._matching(nodes, words)
+    assert table._matching(nodes, ["rack=r1", "zone"]) == [n for n in nodes if node_matches(n, "RACK=r1 zone")]
 
 
 def test_durations():

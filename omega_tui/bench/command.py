@@ -40,6 +40,7 @@ class BenchOptions:
     polls: int = 30
     naive_polls: int = 5
     updates: int = 20
+    key_presses: int = 40
     refreshes: int = 20
     seed: int = 1
     naive: bool = True
@@ -56,6 +57,7 @@ def measure_stores(dsn: str, redis_url: str, options: BenchOptions, *, nodes: in
 
     With read replicas the pollers and the console read them, as the console would.
     """
+    from omega_tui.bench.key_latency import key_latency_ms
     from omega_tui.bench.overview_bench import overview_update_ms
     from omega_tui.bench.pty_console import run_in_pty
 
@@ -71,6 +73,8 @@ def measure_stores(dsn: str, redis_url: str, options: BenchOptions, *, nodes: in
         result["naive_ratio"] = naive.median_ms / ours.median_ms if ours.median_ms else None
     say(f"  overview update: {options.updates} snapshots with 10 % of the nodes changed ...")
     result["overview_update"] = overview_update_ms(snapshot, options.updates)
+    say(f"  key press to screen: {options.key_presses} presses while the real poller polls ...")
+    result["key_latency"] = key_latency_ms(settings, options.key_presses, options.seed)
     say(f"  the console in a 120x40 pseudo-terminal: {options.refreshes} refreshes ...")
     hostnames = {n.hostname for n in snapshot.nodes if n.hostname}
     with tempfile.TemporaryDirectory(prefix="omega-bench-") as scratch:

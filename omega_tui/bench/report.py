@@ -36,6 +36,7 @@ def rows_of(result: dict) -> list[tuple[str, str]]:
     """(figure, value) lines for one size's result."""
     ours, naive = result["ours"], result.get("naive")
     overview, terminal = result.get("overview_update") or {}, result.get("terminal") or {}
+    keys = result.get("key_latency") or {}
     lines = [
         ("metric rows in PostgreSQL", _num(result.get("metric_rows"))),
         ("poll median / p95", f"{_num(ours['median_ms'], 1)} / {_num(ours['p95_ms'], 1)} ms"),
@@ -52,6 +53,8 @@ def rows_of(result: dict) -> list[tuple[str, str]]:
         ]
     lines += [
         ("overview update median / max", f"{_num(overview.get('median_ms'), 1)} / {_num(overview.get('max_ms'), 1)} ms"),
+        ("key press to screen while polls run, median / max",
+         f"{_num(keys.get('median_ms'), 1)} / {_num(keys.get('max_ms'), 1)} ms"),
         ("terminal bytes per refresh, median / max", f"{_size(terminal.get('bytes_median'))} / {_size(terminal.get('bytes_max'))}"),
         ("start to first data", _num(terminal.get("first_data_s"), 2, " s")),
         ("peak RSS of the console", _num(terminal.get("peak_rss_mb"), 0, " MB")),

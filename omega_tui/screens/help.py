@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 NAVIGATION = (
     ("↑ ↓  pgup pgdn", "move in a table"),
-    ("home end", "first / last column"),
+    ("home end", "first / last row"),
     ("tab shift+tab", "next / previous panel"),
     ("ctrl+p", "command palette: go to a node, session or alert"),
 )

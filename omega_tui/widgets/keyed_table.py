@@ -74,6 +74,9 @@ MARK = "■"                # a marked row (space): its first cell starts with t
 SCROLLBAR_ALLOWANCE = 2
 VIEW_MARGIN = 5           # rows above and below the view kept up to date, for a smooth scroll
 SPAN_GAP = 4              # unchanged characters between two changed runs of a cell that still make two regions
+# More rows than this leaving at once rebuild the table: DataTable.remove_row() renumbers every row
+# and re-checks the cursor, so removing thousands one by one is quadratic (minutes at 10,000 rows).
+REBUILD_ABOVE = 32
 
 
 def fit_columns(specs: Sequence[ColumnSpec], available: int) -> list[Column]:
@@ -95,10 +98,36 @@ def fit_columns(specs: Sequence[ColumnSpec], available: int) -> list[Column]:
     return [Column(s.key, s.label, widths[s.key], s.align_right) for s in specs if s.key in chosen]
 
 
+class _RowLines:
+    """DataTable's `_y_offsets` (row key and line within the row, per line) for rows one line high."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: DataTable) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return self._table.row_count
+
+    def __getitem__(self, y: int):
+        if not 0 <= y < self._table.row_count:
+            raise IndexError(y)
+        return self._table._row_locations.get_key(y), 0
+
+    def clear(self) -> None:
+        pass
+
+
 class KeyedTable(DataTable):
     """Rows keyed by id, updated in place by diff; see the module docstring."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Open", id="open")]
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open", id="open"),
+        # DataTable's home/end scroll sideways, which these tables never need: first/last row instead.
+        # (No id: the help screen sums up the tables' navigation keys itself.)
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
     DEFAULT_CSS = """
     KeyedTable {
@@ -152,6 +181,15 @@ class KeyedTable(DataTable):
         columns = tuple(columns)
         if columns == self._table_columns:
             return
+        if [(c.key, c.width, c.align_right) for c in columns] == [
+                (c.key, c.width, c.align_right) for c in self._table_columns]:
+            # Only labels changed (the sort arrow): relabel, not rebuild thousands of rows.
+            self._table_columns = columns
+            for column in columns:
+                self.columns[column.key].label = self._label(column)
+            self._clear_caches()
+            self.refresh()
+            return
         cursor_key = self.cursor_key
         scroll_y = self.scroll_y
         old_columns = {c.key: i for i, c in enumerate(self._table_columns)}
@@ -185,11 +223,15 @@ class KeyedTable(DataTable):
         cursor_key = self.cursor_key
         deferred = self._deferred
         with self.app.batch_update():
-            for key in [k for k in self._order if k not in wanted]:
-                self.remove_row(key)
-                del self._shown[key]
-                deferred.pop(key, None)
-                self._order.remove(key)
+            gone = [k for k in self._order if k not in wanted]
+            if len(gone) > REBUILD_ABOVE:
+                self._rebuild_without(set(gone))
+            else:
+                for key in gone:
+                    self.remove_row(key)
+                    del self._shown[key]
+                    deferred.pop(key, None)
+                    self._order.remove(key)
             for key, cells in unique.items():
                 if callable(cells):
                     if key not in self._shown:
@@ -338,6 +380,35 @@ class KeyedTable(DataTable):
         if self._cells_only and not regions and not layout and not recompose:
             return self
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _rebuild_without(self, gone: set[str]) -> None:
+        """Remove the rows `gone` in one pass: the table is refilled with the rows kept, as rendered."""
+        scroll_y = self.scroll_y
+        # The cursor stays on its row, or else goes to the next row kept (as remove_row() would do).
+        after_cursor = self._order[max(0, self.cursor_row):]
+        cursor_key = next((key for key in after_cursor if key not in gone), None)
+        kept = [(key, self.get_row(key)) for key in self._order if key not in gone]
+        self.clear()
+        for key, cells in kept:
+            self.add_row(*cells, key=key)
+        self._order = [key for key, _ in kept]
+        for key in gone:
+            del self._shown[key]
+            self._deferred.pop(key, None)
+        if cursor_key is None or not self.select_key(cursor_key):
+            self.move_cursor(row=max(0, len(kept) - 1), animate=False)
+        self.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+    @property
+    def _y_offsets(self) -> _RowLines:
+        # DataTable lists every line of every row again after each cell update (O(rows) per scroll
+        # or refresh); rows here are one line high, so line y is row y.
+        return _RowLines(self)
+
+    def _update_dimensions(self, new_rows) -> None:
+        # Every column has a fixed width and every row is one line high: DataTable would measure
+        # every cell of the new rows for nothing (seconds for 10,000 rows). Sizes are still updated.
+        super()._update_dimensions(())
 
     def _reorder(self, order: list[str]) -> None:
         # DataTable.sort() passes each row's cells to `key`; the first cell's Text object is unique
