@@ -100,10 +100,9 @@ class PgNode:
 # a transaction still in progress at that snapshot, or begun after it, is
 # found, savepoints' subtransactions included; rows committed just before it
 # may be found too (read again, no harm). Frozen rows keep their xmin (an old
-# one may look new after 2^31 transactions: read again, no harm).
-def _written_since(alias: str) -> str:
-    return f"(({alias}.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648"
-
+# one may look new after 2^31 transactions: read again, no harm). Written out
+# for each table alias X below as literal text (no SQL here is built by code):
+#   ((X.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648
 
 # The first statement of a poll: the snapshot the poll reads (its xmin, mod
 # 2^32: the next poll reads the rows written from then on) and counts that
@@ -115,21 +114,21 @@ def _written_since(alias: str) -> str:
 # instead a loose index scan of idx_sessions_status (one probe per distinct
 # status) finds the statuses present, and the session reads use
 # `status = ANY(live)` through the same index.
-CHANGES_SQL = f"""
+CHANGES_SQL = """
 WITH RECURSIVE present AS (
     SELECT min(status) AS status FROM sessions
     UNION ALL
     SELECT (SELECT min(status) FROM sessions WHERE status > present.status)
       FROM present WHERE present.status IS NOT NULL
 ), live AS (
-    SELECT coalesce(array_agg(status::text), '{{}}') AS statuses
+    SELECT coalesce(array_agg(status::text), '{}') AS statuses
       FROM present WHERE status IS NOT NULL AND status <> ALL(%(finished)s)
 )
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 & 4294967295,
        (SELECT count(*) FROM nodes),
        (SELECT count(*) FROM node_resources r WHERE EXISTS (SELECT 1 FROM nodes n WHERE n.node_id = r.node_id)),
        (SELECT count(*) FROM sessions WHERE status = ANY((SELECT statuses FROM live)::text[])),
-       %(since)s::int8 IS NOT NULL AND EXISTS (SELECT 1 FROM users u WHERE {_written_since("u")}),
+       %(since)s::int8 IS NOT NULL AND EXISTS (SELECT 1 FROM users u WHERE (((u.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648)),
        (SELECT statuses FROM live)
 """
 
@@ -152,12 +151,12 @@ NODES_SQL = _NODE_COLUMNS + """
 """
 
 # Nodes whose row or one of whose node_resources rows was written since the last poll.
-CHANGED_NODES_SQL = _NODE_COLUMNS + f"""
-              WHERE node_id IN (SELECT node_id FROM node_resources r WHERE {_written_since("r")})
-                 OR node_id IN (SELECT node_id FROM nodes n WHERE {_written_since("n")})
+CHANGED_NODES_SQL = _NODE_COLUMNS + """
+              WHERE node_id IN (SELECT node_id FROM node_resources r WHERE (((r.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648))
+                 OR node_id IN (SELECT node_id FROM nodes n WHERE (((n.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648))
               GROUP BY node_id) r ON r.node_id = n.node_id
- WHERE n.node_id IN (SELECT node_id FROM node_resources r WHERE {_written_since("r")})
-    OR {_written_since("n")}
+ WHERE n.node_id IN (SELECT node_id FROM node_resources r WHERE (((r.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648))
+    OR (((n.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648)
 """
 
 
@@ -229,8 +228,8 @@ SESSIONS_SQL = _SESSION_COLUMNS + """
 """
 
 # Live sessions written since the last poll (through the status index).
-CHANGED_SESSIONS_SQL = _SESSION_COLUMNS + f"""
- WHERE s.status = ANY(%(live)s) AND {_written_since("s")}
+CHANGED_SESSIONS_SQL = _SESSION_COLUMNS + """
+ WHERE s.status = ANY(%(live)s) AND (((s.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648)
 """
 
 # Which of the given sessions are no longer live (finished, or deleted): one primary key probe each.
