@@ -13,7 +13,7 @@ from textual.widgets import Label
 from omega_tui import confirmation
 from omega_tui.data.models import Alert, AlertKind, ClusterSnapshot
 from omega_tui.messages import OpenNode, OpenSession
-from omega_tui.screens.console_screen import ConsoleScreen
+from omega_tui.screens.filtered_screen import FilteredScreen
 from omega_tui.widgets import status_words
 from omega_tui.widgets.filter_bar import FilterBar
 from omega_tui.widgets.formatting import MISSING, coarse_duration, duration, seconds_between
@@ -86,7 +86,7 @@ def alert_cells(alert: Alert, target: str, columns, now: datetime) -> tuple[Cell
     return tuple(cells)
 
 
-class AlertsScreen(ConsoleScreen):
+class AlertsScreen(FilteredScreen):
     TITLE_TEXT = "Ω Alerts"
     HELP_NOTES = (
         "Active alerts by severity, newest first; acknowledged ones apart, below. h shows the resolved "
@@ -103,7 +103,6 @@ class AlertsScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.filter_text = ""
         self.show_resolved = False
         self._columns: dict[str, list] = {}
         self._fit(80)
@@ -231,19 +230,5 @@ class AlertsScreen(ConsoleScreen):
         for widget_id in ("alerts-resolved", "alerts-resolved-title"):
             self.query_one(f"#{widget_id}").display = visible
 
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open()
-
-    def action_back(self) -> None:
-        if self.filter_text:
-            self.query_one(FilterBar).action_clear()
-        else:
-            super().action_back()
-
-    def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
-        self.filter_text = event.text
-        self._render_rows()
-        self.refresh_chrome()
-
-    def on_filter_bar_closed(self, event: FilterBar.Closed) -> None:
-        self.query_one("#alerts-active", KeyedTable).focus()
+    def filter_closed_focus(self):
+        return self.query_one("#alerts-active", KeyedTable)

@@ -17,7 +17,7 @@ from textual.widgets import Static
 
 from omega_tui.data.models import AuditEntry, ClusterSnapshot
 from omega_tui.messages import OpenAlert, OpenNode, OpenSession
-from omega_tui.screens.console_screen import ConsoleScreen
+from omega_tui.screens.filtered_screen import FilteredScreen
 from omega_tui.widgets.filter_bar import FilterBar
 from omega_tui.widgets.formatting import MISSING, clock_time
 from omega_tui.widgets.keyed_table import Cell, ColumnSpec, KeyedTable, cell_content, fit_columns
@@ -109,7 +109,7 @@ def audit_detail(entry: AuditEntry | None, names: dict[str, str], now: datetime)
     return Content("\n").join(lines)
 
 
-class AuditScreen(ConsoleScreen):
+class AuditScreen(FilteredScreen):
     TITLE_TEXT = "Ω Audit"
     HELP_NOTES = (
         "Every action taken through any console (and the CLI), newest first: who (operator, OS user and host, "
@@ -119,7 +119,6 @@ class AuditScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.filter_text = ""
         self._columns = fit_columns(COLUMN_SPECS, 80)
         self._names: dict[str, str] = {}
 
@@ -191,19 +190,3 @@ class AuditScreen(ConsoleScreen):
         else:
             self.notify("Its target is no longer live.", timeout=3)
 
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open()
-
-    def action_back(self) -> None:
-        if self.filter_text:
-            self.query_one(FilterBar).action_clear()
-        else:
-            super().action_back()
-
-    def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
-        self.filter_text = event.text
-        self._render_rows()
-        self.refresh_chrome()
-
-    def on_filter_bar_closed(self, event: FilterBar.Closed) -> None:
-        self.table.focus()

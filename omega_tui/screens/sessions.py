@@ -20,7 +20,7 @@ from textual.widgets import Static
 from omega_tui import confirmation
 from omega_tui.data.models import LIVE_SESSION_STATUSES, ClusterSnapshot, Session
 from omega_tui.messages import OpenNode
-from omega_tui.screens.console_screen import ConsoleScreen
+from omega_tui.screens.filtered_screen import FilteredScreen
 from omega_tui.widgets import status_words
 from omega_tui.widgets.filter_bar import FilterBar
 from omega_tui.widgets.formatting import MISSING, amount, clock_time, coarse_duration, duration, seconds_between
@@ -186,7 +186,7 @@ def session_detail(session: Session | None, now: datetime, compact: bool = False
     return Content("\n").join(Content.assemble((f"{name:<9} ", "bold"), value) for name, value in rows)
 
 
-class SessionsScreen(ConsoleScreen):
+class SessionsScreen(FilteredScreen):
     TITLE_TEXT = "Ω Sessions"
     HELP_NOTES = (
         "Pending sessions in queue order (queue position, then priority), then scheduled, running, paused.",
@@ -207,7 +207,6 @@ class SessionsScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.sort = "queue"
-        self.filter_text = ""
         self.status_filter = ""
         self._columns = fit_columns(COLUMN_SPECS, 80)
 
@@ -292,9 +291,6 @@ class SessionsScreen(ConsoleScreen):
         elif session is not None:
             self.notify("This session is not placed on a node.", timeout=3)
 
-    def action_filter(self) -> None:
-        self.query_one(FilterBar).open()
-
     def action_mark(self) -> None:
         key = self.table.cursor_key
         if key is None:
@@ -341,10 +337,3 @@ class SessionsScreen(ConsoleScreen):
         else:
             super().action_back()
 
-    def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
-        self.filter_text = event.text
-        self._render_rows()
-        self.refresh_chrome()
-
-    def on_filter_bar_closed(self, event: FilterBar.Closed) -> None:
-        self.table.focus()
