@@ -324,7 +324,6 @@ def _fixed_node(index: int, spec, start: datetime, step: int) -> Node:
         last_heartbeat=last_heartbeat,
         reachability=reach,
         heartbeat=heartbeat,
-        heartbeat_age=heartbeat_age,
         metrics=metrics,
         allocations=allocations,
     )
@@ -391,7 +390,6 @@ def _redis_only_node(index: int, taken_at: datetime, step: int) -> Node:
         last_heartbeat=None,
         reachability=LIVE,
         heartbeat=Heartbeat(at=taken_at - timedelta(seconds=age), status="active", load=3.2),
-        heartbeat_age=age,
         in_postgres=False,
     )
 

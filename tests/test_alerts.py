@@ -191,3 +191,24 @@ def test_alerts_sorted_by_severity_then_newest_and_history_has_time_to_resolve(d
     (history,) = snap.resolved_alerts            # the one resolved two days ago is outside the history
     assert history.alert_id == f"event:{resolved}" and history.resolved_by == "frank"
     assert history.time_to_resolve == timedelta(hours=1)
+
+
+def test_an_event_resolved_between_polls_moves_to_the_history_at_once(dsn, redis_url, monkeypatch):
+    import omega_tui.data.poller as poller_module
+    monkeypatch.setattr(poller_module, "RESOLVED_READ_SECONDS", 3600.0)   # only a change of the open events
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    event = cd.add_event(db, severity="error", at=clock.now - timedelta(minutes=5))
+    poller = poller_for(dsn, redis_url, clock)
+    try:
+        first = poller.poll()
+        unchanged = poller.poll()
+        db.execute("UPDATE system_events SET resolved_at = now() WHERE event_id = %s", (event,))
+        after = poller.poll()
+    finally:
+        poller.close()
+        db.close()
+    assert f"event:{event}" in by_id(first) and first.resolved_alerts == ()
+    assert unchanged.stats.sql_statements == first.stats.sql_statements - 1   # resolved events not read again
+    assert f"event:{event}" not in by_id(after)
+    assert [a.alert_id for a in after.resolved_alerts] == [f"event:{event}"]

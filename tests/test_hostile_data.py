@@ -56,7 +56,6 @@ def hostile_snapshot(draw):
         gpu_memory_gb=draw(hostile_numbers), total_storage_gb=draw(hostile_numbers),
         last_heartbeat=draw(EXTREME_TIMES), reachability=draw(st.sampled_from(list(Reachability))),
         heartbeat=Heartbeat(draw(EXTREME_TIMES), draw(text), draw(hostile_numbers), draw(st.none() | text)),
-        heartbeat_age=draw(hostile_numbers),
         metrics=tuple(
             MetricSeries(name, draw(st.none() | text), draw(hostile_numbers), draw(EXTREME_TIMES),
                          tuple(draw(st.lists(hostile_numbers.filter(lambda v: v is not None), max_size=3))))
@@ -114,7 +113,7 @@ def test_every_cell_builder_turns_hostile_models_into_safe_bounded_text(drawn, w
     assert_cells_safe(detail_screen.session_cells(session, columns, now), columns, "node sessions")
     columns = fit_columns(detail_screen.EVENT_COLUMNS, width)
     assert_cells_safe(detail_screen.event_cells(event, columns, now), columns, "node events")
-    assert_safe_lines(detail_screen.inventory(node, now).plain, "inventory")
+    assert_safe_lines(detail_screen.inventory(node, now, snapshot.taken_at).plain, "inventory")
     assert_safe_lines(detail_screen.latest_metrics(node).plain, "latest metrics")
 
     for line in banner_lines(snapshot, now, poll_problem=event.message, stale_after=10.0):

@@ -32,7 +32,7 @@ class _Condition:
     start_known: bool   # `alert.since` is when the condition began, from the data
 
 
-def _unreachable(node: Node, last_seen: datetime | None) -> _Condition:
+def _unreachable(node: Node, last_seen: datetime | None, now: datetime) -> _Condition:
     hostname = node.hostname or node.node_id
     severity = "critical" if node.status in _EXPECTED_UP else "warning"
     ttl = timedelta(seconds=HEARTBEAT_TTL_SECONDS)
@@ -43,7 +43,7 @@ def _unreachable(node: Node, last_seen: datetime | None) -> _Condition:
             title="heartbeat malformed", message=f"{hostname}: heartbeat malformed ({problem})",
             since=None, node_id=node.node_id, source="console"), False)
     if node.reachability is Reachability.STALE:
-        message = f"{hostname}: last heartbeat {node.heartbeat_age:.0f}s ago, nodes.status {node.status or '?'}"
+        message = f"{hostname}: last heartbeat {node.heartbeat_age_at(now):.0f}s ago, nodes.status {node.status or '?'}"
         since = node.heartbeat.at + ttl
     else:
         message = f"{hostname}: no heartbeat in Redis, nodes.status {node.status or '?'}"
@@ -85,6 +85,9 @@ class AlertBuilder:
         self.pending_alert_seconds = pending_alert_seconds
         self._since: dict[str, datetime] = {}
         self._start_unknown: set[str] = set()
+        # node id -> (Node, its threshold conditions): a node that is the same object as last
+        # poll (nothing about it changed, see Poller._nodes) has the same ones.
+        self._over: dict[str, tuple[Node, list[_Condition]]] = {}
 
     def build(
         self,
@@ -99,14 +102,19 @@ class AlertBuilder:
     ) -> list[Alert]:
         """Current alerts, not yet acknowledged (see with_acks), unsorted."""
         conditions: list[_Condition] = []
+        last_over, over = self._over, {}
         for node in nodes:
             if node.reachability in _UNREACHABLE:
                 seen = [t for t in (node.last_heartbeat, last_heartbeat_seen.get(node.node_id)) if t is not None]
-                conditions.append(_unreachable(node, max(seen, default=None)))
+                conditions.append(_unreachable(node, max(seen, default=None), now))
             if node.status == "failed":
                 conditions.append(_failed(node, node_changed_at.get(node.node_id)))
             if node.reachability not in (Reachability.STALE, Reachability.MISSING):
-                conditions.extend(self._thresholds(node, history))
+                before = last_over.get(node.node_id)
+                found = before[1] if before is not None and before[0] is node else self._thresholds(node, history)
+                over[node.node_id] = (node, found)
+                conditions.extend(found)
+        self._over = over
         for session in sessions:
             if (condition := _pending(session, now, self.pending_alert_seconds)) is not None:
                 conditions.append(condition)

@@ -94,9 +94,8 @@ class LiveTables:
         if len(held) != live_count:
             # Some held sessions are no longer live: they finished (an update, but out of the
             # live set the read above sees) or were deleted.
-            fresh = {session.session_id for session in changed}
-            for session_id in pg_reads.read_left_sessions(db, [i for i in held if i not in fresh], live):
-                del held[session_id]
+            still_live = pg_reads.read_live_session_ids(db, live)
+            held = {session_id: session for session_id, session in held.items() if session_id in still_live}
             if len(held) != live_count:
                 return pg_reads.read_live_sessions(db, live)
         elif not changed:

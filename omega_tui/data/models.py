@@ -92,7 +92,6 @@ class Node:
     last_heartbeat: datetime | None  # nodes.last_heartbeat (PostgreSQL)
     reachability: Reachability
     heartbeat: Heartbeat | None
-    heartbeat_age: float | None      # seconds, from the Redis heartbeat timestamp
     metrics: tuple[MetricSeries, ...] = ()   # canonical ones first, then any others
     sessions_running: int = 0
     sessions_total: int = 0          # live sessions (pending..paused) placed on this node
@@ -102,6 +101,15 @@ class Node:
     @property
     def reachable(self) -> bool:
         return self.reachability is Reachability.LIVE
+
+    def heartbeat_age_at(self, now: datetime) -> float | None:
+        """Seconds from the Redis heartbeat's timestamp to `now` (None: no timestamp).
+
+        Worked out when shown rather than stored, so that a node whose data did not
+        change is the same object from one snapshot to the next.
+        """
+        at = self.heartbeat.at if self.heartbeat is not None else None
+        return (now - at).total_seconds() if at is not None else None
 
     def metric(self, metric_type: str) -> MetricSeries | None:
         for series in self.metrics:

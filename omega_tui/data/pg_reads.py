@@ -192,7 +192,7 @@ def pg_node(row, running: int = 0, live: int = 0) -> PgNode:
         sessions_running=running,
         sessions_total=live,
     )
-    node = Node(**fields, reachability=Reachability.UNKNOWN, heartbeat=None, heartbeat_age=None)
+    node = Node(**fields, reachability=Reachability.UNKNOWN, heartbeat=None)
     return PgNode(node, as_time(updated_at), fields)
 
 
@@ -232,11 +232,10 @@ CHANGED_SESSIONS_SQL = _SESSION_COLUMNS + """
  WHERE s.status = ANY(%(live)s) AND (((s.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648)
 """
 
-# Which of the given sessions are no longer live (finished, or deleted): one primary key probe each.
-LEFT_SESSIONS_SQL = """
-SELECT h.session_id::text
-  FROM unnest(%(held)s::uuid[]) AS h(session_id)
- WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = h.session_id AND s.status = ANY(%(live)s))
+# The ids of the live sessions, through the status index. Cheaper than asking which of the held
+# ones left: sending thousands of ids costs more than receiving them.
+LIVE_SESSION_IDS_SQL = """
+SELECT session_id::text FROM sessions WHERE status = ANY(%(live)s)
 """
 
 
@@ -274,10 +273,9 @@ def read_changed_sessions(db, since: int, live: list[str]) -> list[Session]:
     return [_session(row) for row in db.execute(CHANGED_SESSIONS_SQL, params).fetchall()]
 
 
-def read_left_sessions(db, session_ids: list[str], live: list[str]) -> set[str]:
-    """The ones of `session_ids` that are no longer live sessions."""
-    rows = db.execute(LEFT_SESSIONS_SQL, {"held": session_ids, "live": live}).fetchall()
-    return {session_id for (session_id,) in rows}
+def read_live_session_ids(db, live: list[str]) -> set[str]:
+    """The ids of the sessions in the `live` statuses."""
+    return {session_id for (session_id,) in db.execute(LIVE_SESSION_IDS_SQL, {"live": live}).fetchall()}
 
 
 # --- events and acknowledgements ---------------------------------------------
@@ -303,7 +301,9 @@ RESOLVED_EVENTS_SQL = _EVENT_COLUMNS + """
 """
 
 
+@lru_cache(maxsize=4096)
 def _event_alert(row) -> Alert:
+    # Cached by the row as read: the same open events come back every poll.
     event_id, at, event_type, severity, source, node_id, session_id, message, resolved_at, resolved_by = row
     return Alert(
         alert_id=f"event:{event_id}",

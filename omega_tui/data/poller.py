@@ -3,12 +3,13 @@
 A poll costs O(nodes), not O(history): the short history lives here in
 memory and only node_metrics rows newer than each node's own watermark are
 read (late rows of a node are found, no row is read twice). A poll is a
-constant number of statements (eight queries, nine when live sessions
-finished, in one read-only REPEATABLE READ transaction so they agree with each
-other; nodes and live sessions are read incrementally too, see
-live_tables.py; the first poll loads the short history of the first nodes
-shown, the next polls that of the others, in batches) and one Redis round
-trip (one request per master on a Redis Cluster). PollStats counts those queries and requests (a
+constant number of statements (seven queries; one more when live sessions
+finished, one more when the open events changed or every
+RESOLVED_READ_SECONDS for the resolved ones), in one read-only REPEATABLE READ
+transaction so they agree with each other; nodes and live sessions are read
+incrementally too, see live_tables.py; the first poll loads the short history
+of the first nodes shown, the next polls that of the others, in batches) and
+one Redis round trip (one request per master on a Redis Cluster). PollStats counts those queries and requests (a
 Redis reconnect adds its PING); connecting to PostgreSQL (with its SET TIME
 ZONE) and the transaction's BEGIN/ROLLBACK are not counted.
 
@@ -52,7 +53,7 @@ from omega_tui.data.node_detail import empty_detail, read_node_detail
 from omega_tui.data.read_replicas import LAG_SQL, ReadSource, replica_lag
 from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachability
 from omega_tui.data.store_health import StoreHealthTracker
-from omega_tui.data.totals import cluster_totals
+from omega_tui.data.totals import ClusterTotalsBuilder
 
 RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history instead of catching up
 CLOSE_WAIT_SECONDS = 0.5                 # close() from another thread waits this long for a cancelled poll
@@ -61,6 +62,7 @@ LATEST_ROWS_PER_NODE = len(CANONICAL_METRICS) + 1   # the first poll's newest sa
 FIRST_POLL_HISTORY_NODES = 200           # the first poll loads the short history of this many nodes (the first shown),
 HISTORY_FILL_POLLS = 5                   # the next polls that of the others, in this many equal batches
 HISTORY_BATCH_MIN = 100                  # (at least this many nodes each)
+RESOLVED_READ_SECONDS = 30.0             # the resolved events are read again at least this often
 
 
 class _CountingDb:
@@ -99,15 +101,19 @@ class Poller:
         self._history = MetricHistory()
         self._live_tables = LiveTables()
         self._placed_sessions: dict = {}   # session id -> (session as read, queue position, session with it)
+        self._built_nodes: dict = {}       # node id -> (PgNode, heartbeat, reachability, series, Node): see _nodes
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
         self._audit = AuditTrail()
+        self._totals = ClusterTotalsBuilder()
 
         # The last data each store gave; kept while that store is unavailable.
         self._pg_nodes: list[pg_reads.PgNode] = []
         self._sessions: list[Session] = []
         self._open_events: list[Alert] = []
         self._resolved: list[Alert] = []
+        self._open_event_ids: list[str] = []
+        self._resolved_read_at: float | None = None   # time.monotonic() of the last read of the resolved events
         self._acks: dict = {}
         self._metrics_read_at: float | None = None   # time.monotonic() of the last metric read
         self._history_pending: list[str] = []        # nodes whose short history is still to load
@@ -212,7 +218,7 @@ class Poller:
             nodes=tuple(nodes),
             sessions=tuple(sessions),
             alerts=tuple(alerts),
-            totals=cluster_totals(nodes, sessions, alerts),
+            totals=self._totals.build(nodes, sessions, alerts),
             postgres=self._postgres_health(),
             redis=self._redis_health.health(),
             stats=PollStats(
@@ -344,7 +350,15 @@ class Poller:
             self._live_tables.read(db)
             nodes, sessions = self._live_tables.nodes, self._live_tables.sessions
             open_events = pg_reads.read_open_event_alerts(db)
-            resolved = pg_reads.read_resolved_event_alerts(db)
+            # Events are resolved out of the open ones: while those stay the same, the resolved
+            # history is read only now and then (an event written already resolved waits for that).
+            open_ids = [a.alert_id for a in open_events]
+            if (open_ids != self._open_event_ids or self._resolved_read_at is None
+                    or time.monotonic() - self._resolved_read_at > RESOLVED_READ_SECONDS):
+                resolved = pg_reads.read_resolved_event_alerts(db)
+                resolved_read_at = time.monotonic()
+            else:
+                resolved, resolved_read_at = self._resolved, self._resolved_read_at
             full = (
                 self._history.watermark is None
                 or self._metrics_read_at is None
@@ -383,6 +397,7 @@ class Poller:
         # Every read succeeded: take them all together.
         self._pg_nodes, self._sessions = nodes, sessions
         self._open_events, self._resolved = open_events, resolved
+        self._open_event_ids, self._resolved_read_at = open_ids, resolved_read_at
         if not full or first:
             samples, new = len(rows), self._history.merge(rows)
             if loading:
@@ -499,35 +514,41 @@ class Poller:
         reading = self._redis_reading
         heartbeat = reading.heartbeats.get(node_id) if reading is not None else None
         if redis_fresh and node_id in reading.heartbeats:
-            state, age = reachability(heartbeat, now)
-            return state, heartbeat, age
+            return reachability(heartbeat, now)[0], heartbeat
         # Redis is unavailable (or has not been asked about this node yet):
         # show the last heartbeat we saw, but do not claim anything from it.
-        age = (now - heartbeat.at).total_seconds() if heartbeat is not None and heartbeat.at else None
-        return Reachability.UNKNOWN, heartbeat, age
+        return Reachability.UNKNOWN, heartbeat
 
     def _nodes(self, now: datetime, redis_fresh: bool, notices: list[str]) -> list[Node]:
-        nodes = []
+        # A node whose parts are the very objects of the last poll (its row as read, its heartbeat as
+        # parsed, its series as built: each is reused while unchanged) is last poll's Node: most
+        # nodes in a poll, so screens can tell unchanged rows by identity and nothing is rebuilt.
+        last, built, nodes = self._built_nodes, {}, []
+        series_of = self._history.series_of
         for pg_node in self._pg_nodes:
             node_id = pg_node.node.node_id
-            state, heartbeat, age = self._heartbeat_state(node_id, now, redis_fresh)
-            nodes.append(Node(
-                **pg_node.fields, reachability=state, heartbeat=heartbeat, heartbeat_age=age,
-                metrics=self._history.series_of(node_id),
-            ))
+            state, heartbeat = self._heartbeat_state(node_id, now, redis_fresh)
+            metrics = series_of(node_id)
+            before = last.get(node_id)
+            if (before is not None and before[0] is pg_node and before[1] is heartbeat and before[2] is state
+                    and before[3] is metrics):
+                node = before[4]
+            else:
+                node = Node(**pg_node.fields, reachability=state, heartbeat=heartbeat, metrics=metrics)
+            built[node_id] = (pg_node, heartbeat, state, metrics, node)
+            nodes.append(node)
+        self._built_nodes = built
         # Heartbeating nodes PostgreSQL does not know; only meaningful once PostgreSQL answered.
         reading = self._redis_reading
         if reading is not None and self._pg_health.ever_ok:
-            known = {p.node.node_id for p in self._pg_nodes}
-            unknown = [i for i in reading.discovered if i not in known]
+            unknown = [i for i in reading.discovered if i not in built]
             for node_id in unknown:
-                state, heartbeat, age = self._heartbeat_state(node_id, now, redis_fresh)
+                state, heartbeat = self._heartbeat_state(node_id, now, redis_fresh)
                 nodes.append(Node(
                     node_id=node_id, hostname="", ip_address=None, node_type="", status="",
                     total_cpu_cores=None, total_memory_gb=None, total_storage_gb=None, gpu_count=None,
                     gpu_memory_gb=None, labels=(), last_heartbeat=None, reachability=state,
-                    heartbeat=heartbeat, heartbeat_age=age, metrics=self._history.series_of(node_id),
-                    in_postgres=False,
+                    heartbeat=heartbeat, metrics=series_of(node_id), in_postgres=False,
                 ))
             if unknown:
                 notices.append(f"{len(unknown)} node(s) heartbeating in Redis but not in PostgreSQL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 
 from omega_tui.data.models import (
@@ -59,3 +60,91 @@ def cluster_totals(nodes: list[Node], sessions: list[Session], alerts: list[Aler
         sessions_by_status=_ordered_counts((s.status for s in sessions), SESSION_STATUSES),
         alerts_by_severity=_ordered_counts((a.severity for a in alerts), SEVERITIES),
     )
+
+
+TOTALS_METRICS = ("cpu_percent", "memory_percent", "gpu_percent")
+FULL_RECOUNT_POLLS = 150   # sums kept by adding and taking away drift a little: count afresh now and then
+
+
+class _MetricSums:
+    """Sums over the counted nodes of one metric: latest values, and history steps aligned at the newest.
+
+    Full-length histories are added and taken away a whole history at a time
+    (map() runs in C); the few shorter ones (still filling in) step by step.
+    """
+
+    __slots__ = ("latest", "latest_count", "full", "full_count", "partial", "partial_counts")
+
+    def __init__(self):
+        self.latest = 0.0
+        self.latest_count = 0
+        self.full = [0.0] * HISTORY_POINTS
+        self.full_count = 0
+        self.partial = [0.0] * HISTORY_POINTS
+        self.partial_counts = [0] * HISTORY_POINTS
+
+    def add(self, node: Node, metric: str, sign: int) -> None:
+        series = node.metric(metric)
+        if series is None:
+            return
+        if series.latest is not None:
+            self.latest += sign * series.latest
+            self.latest_count += sign
+        history = series.history[-HISTORY_POINTS:]
+        if len(history) == HISTORY_POINTS:
+            self.full = list(map(operator.add if sign > 0 else operator.sub, self.full, history))
+            self.full_count += sign
+            return
+        steps, counts = self.partial, self.partial_counts
+        for i, value in enumerate(history, HISTORY_POINTS - len(history)):
+            steps[i] += sign * value
+            counts[i] += sign
+
+    def mean(self) -> float | None:
+        return self.latest / self.latest_count if self.latest_count else None
+
+    def history(self) -> tuple[float, ...]:
+        full = self.full_count
+        return tuple((total + part) / (full + count)
+                     for total, part, count in zip(self.full, self.partial, self.partial_counts) if full + count)
+
+
+class ClusterTotalsBuilder:
+    """cluster_totals() for a poller: the metric means are kept up to date from the nodes that
+    changed since the last poll (a Node that is the same object as last poll's changed nothing,
+    see Poller._nodes), instead of summed again over every node's history every poll."""
+
+    def __init__(self):
+        self._counted: dict[str, Node] = {}   # node id -> the Node its figures were added from
+        self._sums: dict[str, _MetricSums] = {}
+        self._polls_since_recount = FULL_RECOUNT_POLLS
+
+    def build(self, nodes: list[Node], sessions: list[Session], alerts: list[Alert]) -> ClusterTotals:
+        counted = {n.node_id: n for n in nodes if n.reachability not in _UNREACHABLE}
+        self._polls_since_recount += 1
+        if self._polls_since_recount >= FULL_RECOUNT_POLLS:
+            self._counted, self._sums = {}, {metric: _MetricSums() for metric in TOTALS_METRICS}
+            self._polls_since_recount = 0
+        held, sums = self._counted, self._sums.items()
+        for node_id, node in held.items():
+            if counted.get(node_id) is not node:
+                for metric, metric_sums in sums:
+                    metric_sums.add(node, metric, -1)
+        for node_id, node in counted.items():
+            if held.get(node_id) is not node:
+                for metric, metric_sums in sums:
+                    metric_sums.add(node, metric, 1)
+        self._counted = counted
+        cpu, memory, gpu = (self._sums[metric] for metric in TOTALS_METRICS)
+        return ClusterTotals(
+            nodes_by_status=_ordered_counts((n.status for n in nodes), NODE_STATUSES),
+            nodes_unreachable=sum(n.reachability in _UNREACHABLE for n in nodes),
+            cpu_percent=cpu.mean(),
+            memory_percent=memory.mean(),
+            gpu_percent=gpu.mean(),
+            cpu_history=cpu.history(),
+            memory_history=memory.history(),
+            gpu_history=gpu.history(),
+            sessions_by_status=_ordered_counts((s.status for s in sessions), SESSION_STATUSES),
+            alerts_by_severity=_ordered_counts((a.severity for a in alerts), SEVERITIES),
+        )

@@ -62,7 +62,7 @@ def drained_by(node: Node | None, snapshot: ClusterSnapshot, now: datetime) -> s
     return f"asked by {clean(entry.operator, 20)} at {clock_time(entry.at, now)}" if entry is not None else ""
 
 
-def inventory(node: Node | None, now: datetime, drain_note: str = "") -> Content:
+def inventory(node: Node | None, now: datetime, read_at: datetime, drain_note: str = "") -> Content:
     if node is None:
         return Content.styled("This node is no longer in the snapshot.", "$warning bold")
     capacity = [f"{amount(node.total_cpu_cores)} cores", f"{amount(node.total_memory_gb)} GB RAM",
@@ -78,7 +78,7 @@ def inventory(node: Node | None, now: datetime, drain_note: str = "") -> Content
     lines = [
         Content.assemble(field("host"), (clean(node.hostname, 60), "bold")),
         Content.assemble(field("state"), cell_content(status_words.drain_progress(node)), "  heartbeat ",
-                         cell_content(status_words.reachability(node, now))),
+                         cell_content(status_words.reachability(node, now, read_at))),
         Content.assemble(field("type"), clean(node.node_type), "  address ", clean(node.ip_address) or MISSING),
         Content.assemble(field("capacity"), " · ".join(capacity)),
         Content.assemble(field("sessions"), f"{node.sessions_running} running, {node.sessions_total} live",
@@ -243,7 +243,7 @@ class NodeDetailScreen(ConsoleScreen):
     def render_snapshot(self, snapshot: ClusterSnapshot) -> None:
         now = self.omega.now()
         node = snapshot.node(self.node_id)
-        self.query_one("#inventory", Static).update(inventory(node, now, drained_by(node, snapshot, now)))
+        self.query_one("#inventory", Static).update(inventory(node, now, snapshot.taken_at, drained_by(node, snapshot, now)))
         self.query_one(ResourceBars).show(node.allocations if node else ())
         self.query_one("#latest-metrics", Static).update(latest_metrics(node))
         sessions = [s for s in snapshot.sessions if s.node_id == self.node_id]

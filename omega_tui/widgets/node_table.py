@@ -109,7 +109,8 @@ def _sort_value(node: Node, key: str, now: datetime):
     if key == "status":
         return (status_words.node_problem_rank(node), natural_key(node.hostname))
     if key == "beat":
-        return node.heartbeat_age if node.heartbeat_age is not None else float("inf")
+        age = node.heartbeat_age_at(now)
+        return age if age is not None else float("inf")
     if key in METRIC_COLUMNS:
         return _latest(node, METRIC_COLUMNS[key])
     if key == "load":
@@ -328,7 +329,7 @@ class NodeTable(KeyedTable):
                 text, style = status_words.node_status(node)
                 cell = (clean(text, width), style)
             elif key == "beat":
-                text, style = status_words.reachability(node, now)
+                text, style = status_words.reachability(node, now, taken_at)
                 cell = (clean(text, width), style)
             elif key in METRIC_COLUMNS:
                 cell = self._metric_cell(node, METRIC_COLUMNS[key], width, taken_at)

@@ -90,15 +90,19 @@ def short_age(seconds: float | None) -> str:
     return f"{total // 10 * 10}s"
 
 
-def reachability(node: Node, now: datetime) -> Cell:
-    """What Redis says: live (with a coarse heartbeat age), stale, down, malformed, or unknown."""
+def reachability(node: Node, now: datetime, read_at: datetime) -> Cell:
+    """What Redis says: live (with a coarse heartbeat age), stale, down, malformed, or unknown.
+
+    The heartbeat's age is taken at `read_at`, when the snapshot was read: the age on
+    which it was judged live or stale.
+    """
     state = node.reachability
     if state is Reachability.LIVE:
-        age = node.heartbeat_age if node.heartbeat_age is not None and math.isfinite(node.heartbeat_age) else 0.0
-        age = min(30.0, max(0.0, age))
+        age = node.heartbeat_age_at(read_at)
+        age = min(30.0, max(0.0, age if age is not None else 0.0))
         return (f"✓ <{min(30, (int(age) // 10 + 1) * 10)}s", "")
     if state is Reachability.STALE:
-        return (f"! stale {short_age(node.heartbeat_age)}", "warning bold")
+        return (f"! stale {short_age(node.heartbeat_age_at(read_at))}", "warning bold")
     if state is Reachability.MISSING:
         silent = seconds_between(node.last_heartbeat, now)
         return (f"✗ down {short_age(silent)}".rstrip(), "error bold")
