@@ -86,7 +86,7 @@ def test_snapshot_matches_what_was_written(dsn, redis_url, db, rd, clock):
     # 5 minutes at 10 s = 31 samples, oldest first; canonical metrics in their usual order.
     assert [m.metric_type for m in g.metrics] == ["cpu_percent", "memory_percent", "gpu_percent"]
     cpu_series = c.metric("cpu_percent")
-    assert cpu_series.history == tuple(float(10 + k) for k in range(31))
+    assert tuple(cpu_series.history) == tuple(float(10 + k) for k in range(31))
     assert cpu_series.latest == 40.0 and cpu_series.latest_at == end and cpu_series.unit == "percent"
     assert c.metric("memory_percent").latest == 40.5
     assert c.metric("gpu_percent") is None
@@ -118,13 +118,13 @@ def test_history_holds_the_last_60_points_in_order_and_only_new_rows_are_added(d
     try:
         series = poller.poll().node(node).metric("cpu_percent")
         assert len(series.history) == HISTORY_POINTS
-        assert series.history == tuple(float(k) for k in range(91 - HISTORY_POINTS, 91))
+        assert tuple(series.history) == tuple(float(k) for k in range(91 - HISTORY_POINTS, 91))
 
         # Two new samples: only they are read.
         cd.add_metric_rows(db, [(end + STEP, node, "cpu_percent", 1000.0), (end + 2 * STEP, node, "cpu_percent", 1001.0)])
         snap = poller.poll()
         series = snap.node(node).metric("cpu_percent")
-        assert series.history[-3:] == (90.0, 1000.0, 1001.0)
+        assert tuple(series.history[-3:]) == (90.0, 1000.0, 1001.0)
         assert len(series.history) == HISTORY_POINTS and series.latest == 1001.0
         assert (snap.stats.metric_rows, snap.stats.metric_rows_new) == (2, 2) and not snap.stats.full_metric_load
 
@@ -170,9 +170,9 @@ def test_late_rows_of_a_node_are_read_whatever_the_other_nodes_wrote(dsn, redis_
         assert not snap.stats.full_metric_load
         replayed = snap.node(replaying).metric("cpu_percent")
         assert replayed.latest_at == second_go and replayed.latest == 232.0
-        assert replayed.history[-33:] == tuple(200.0 + k for k in range(33))
-        assert replayed.history[-57:-33] == tuple(100.0 + k for k in range(24))   # nothing missing in between
-        assert snap.node(skewed).metric("gpu_percent").history[-3:] == (2.5, 2.5, 3.0)
+        assert tuple(replayed.history[-33:]) == tuple(200.0 + k for k in range(33))
+        assert tuple(replayed.history[-57:-33]) == tuple(100.0 + k for k in range(24))   # nothing missing in between
+        assert tuple(snap.node(skewed).metric("gpu_percent").history[-3:]) == (2.5, 2.5, 3.0)
         assert snap.node(skewed).metric("cpu_percent").latest_at == clock.now - timedelta(seconds=40)
 
         # Nothing new. Only the skewed node's CPU rows newer than its lagging GPU series are read
@@ -494,13 +494,13 @@ def test_first_load_in_batches_and_reload_after_a_gap_keep_the_history_right(dsn
         snap = poller.poll()
         assert snap.stats.sql_statements == 5 + 3 + 1 + 1   # 5 nodes in batches of 2, the acks, the audit trail
         for n, node_id in enumerate(ids):
-            assert snap.node(node_id).metric("cpu_percent").history == tuple(float(100 * n + k) for k in range(13, 73))
+            assert tuple(snap.node(node_id).metric("cpu_percent").history) == tuple(float(100 * n + k) for k in range(13, 73))
 
         monkeypatch.setattr(poller_module, "RELOAD_AFTER_SECONDS", -1.0)   # as if the last read were long ago
         cd.add_metric_rows(db, [(end + STEP, ids[0], "cpu_percent", 5.0)])
         snap = poller.poll()
         assert snap.stats.full_metric_load and snap.stats.metric_rows_new == 1
-        assert snap.node(ids[0]).metric("cpu_percent").history == tuple(float(k) for k in range(14, 73)) + (5.0,)
+        assert tuple(snap.node(ids[0]).metric("cpu_percent").history) == tuple(float(k) for k in range(14, 73)) + (5.0,)
         assert snap.node(ids[1]).metric("cpu_percent").history[-1] == 172.0
     finally:
         poller.close()
@@ -526,18 +526,18 @@ def test_the_first_poll_brings_the_newest_samples_and_the_history_fills_in_over_
             node = snap.node(node_id)
             # The first shown have their history, the others their newest samples (the newest rows, two metrics).
             expected = full[n] if n < 2 else full[n][-(poller_module.LATEST_ROWS_PER_NODE // 2):]
-            assert node.metric("cpu_percent").history == expected and node.metric("memory_percent").history == expected
+            assert tuple(node.metric("cpu_percent").history) == expected and tuple(node.metric("memory_percent").history) == expected
 
         cd.add_metric_rows(db, [(end + STEP, node_id, "cpu_percent", 5.0) for node_id in ids])
         snap = poller.poll()   # n2 and n3 loaded, new rows for the others
         assert not snap.stats.full_metric_load
         for n, node_id in enumerate(ids):
             expected = full[n][1:] + (5.0,) if n < 4 else full[n][-(poller_module.LATEST_ROWS_PER_NODE // 2):] + (5.0,)
-            assert snap.node(node_id).metric("cpu_percent").history == expected
+            assert tuple(snap.node(node_id).metric("cpu_percent").history) == expected
         snap = poller.poll()
         for n, node_id in enumerate(ids):
-            assert snap.node(node_id).metric("cpu_percent").history == full[n][1:] + (5.0,)
-            assert snap.node(node_id).metric("memory_percent").history == full[n]
+            assert tuple(snap.node(node_id).metric("cpu_percent").history) == full[n][1:] + (5.0,)
+            assert tuple(snap.node(node_id).metric("memory_percent").history) == full[n]
         assert poller._history_pending == []
     finally:
         poller.close()
@@ -620,7 +620,7 @@ def test_a_series_built_from_the_last_one_matches_its_samples_after_appends_corr
         held = {t: held[t] for t in expected_times}
         if rng.random() < 0.6:   # not every change is followed by a build: appends pile up
             (series,) = history.series_of("a")
-            assert series.history == tuple(held[t] for t in expected_times), (step, kind)
+            assert tuple(series.history) == tuple(held[t] for t in expected_times), (step, kind)
             assert series.latest == held[expected_times[-1]]
             assert series.latest_at == to_datetime(expected_times[-1] * s)
 

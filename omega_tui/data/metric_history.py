@@ -8,9 +8,9 @@ by (node_id, metric_type, time) and not counted again.
 Times are kept as integer microseconds since the epoch and values as
 doubles, in arrays: 1,000 nodes x 9 metrics x 60 points is about 10 MB.
 A series' MetricSeries is built once and reused until a sample changes it,
-so screens can tell an unchanged series by identity. When samples were only
-appended since, the new history tuple is made from the last one's (its float
-objects reused), not from the whole array again.
+so screens can tell an unchanged series by identity. Its history is a copy
+of the values array, its own and never changed: a third of the memory of a
+tuple of floats (about 65 MB less at 5,000 nodes) and a memcpy to make.
 """
 
 from __future__ import annotations
@@ -33,25 +33,16 @@ def to_datetime(micros: int) -> datetime:
 
 
 class _Series:
-    __slots__ = ("times", "values", "unit", "built", "base", "appended")
+    __slots__ = ("times", "values", "unit", "built")
 
     def __init__(self):
         self.times = array("q")
         self.values = array("d")
         self.unit: str | None = None
         self.built: MetricSeries | None = None   # cached until the series changes
-        self.base: MetricSeries | None = None    # the last one built, when samples were only appended since
-        self.appended = 0                        # samples appended since `base`
 
     def changed(self) -> None:
-        """Any change but appending: the next MetricSeries is built from the arrays."""
-        self.built = self.base = None
-
-    def appended_one(self) -> None:
-        if self.built is not None:
-            self.base, self.appended = self.built, 0
-            self.built = None
-        self.appended += 1
+        self.built = None
 
 
 class MetricHistory:
@@ -168,7 +159,7 @@ class MetricHistory:
             times.append(micros)
             values.append(value)
             series.unit = unit if isinstance(unit, str) else None
-            series.appended_one()
+            series.changed()
         else:
             i = bisect_left(times, micros)
             if i < len(times) and times[i] == micros:
@@ -238,17 +229,9 @@ class MetricHistory:
             latest_at = moments.get(micros)
             if latest_at is None:
                 latest_at = moments[micros] = to_datetime(micros)
-            base, appended = series.base, series.appended
-            if base is not None and appended == 1 and len(base.history) == len(values):
-                history = base.history[1:] + (values[-1],)   # the usual poll: one sample in, the oldest out
-            elif base is not None and appended <= len(values):
-                history = (base.history + tuple(values[-appended:]))[-len(values):]
-            else:
-                history = tuple(values)
             unit = series.unit or METRIC_UNITS.get(metric_type)
             # Positional arguments: a third quicker than keywords, and this runs for every new sample.
-            series.built = MetricSeries(metric_type, unit, history[-1], latest_at, history)
-            series.base, series.appended = None, 0
+            series.built = MetricSeries(metric_type, unit, values[-1], latest_at, values[:])
         return series.built
 
     def over_since(self, node_id: str, metric_type: str, limit: float) -> tuple[datetime, datetime, bool] | None:

@@ -9,6 +9,7 @@ exception.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -57,13 +58,17 @@ class Heartbeat:
 
 @dataclass(frozen=True, slots=True)
 class MetricSeries:
-    """One metric of one node: latest value and the last HISTORY_POINTS values, oldest first."""
+    """One metric of one node: latest value and the last HISTORY_POINTS values, oldest first.
+
+    From the poller, `history` is an array('d') of the series' own (never changed after,
+    a third of the memory of a tuple of floats); elsewhere it may be a tuple.
+    """
 
     metric_type: str
     unit: str | None
     latest: float | None
     latest_at: datetime | None
-    history: tuple[float, ...] = ()
+    history: Sequence[float] = ()
 
 
 @dataclass(frozen=True, slots=True)

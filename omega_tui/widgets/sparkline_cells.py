@@ -10,6 +10,7 @@ the snapshot's short history.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -68,7 +69,7 @@ class BucketedSeries:
             for old in [b for b in self._buckets if b <= oldest]:
                 del self._buckets[old]
 
-    def seed(self, history: tuple[float, ...], latest_at: datetime, step_seconds: float) -> None:
+    def seed(self, history: Sequence[float], latest_at: datetime, step_seconds: float) -> None:
         """Fill from a history of values spaced `step_seconds` apart, the last one at `latest_at`."""
         # The same as add() for each value, in plain arithmetic: every node's series is seeded at start.
         last = latest_at.timestamp()
@@ -131,7 +132,7 @@ class SparkHistory:
         self._series: dict[object, BucketedSeries] = {}
 
     def feed(
-        self, key: object, latest: float | None, latest_at: datetime | None, history: tuple[float, ...] = ()
+        self, key: object, latest: float | None, latest_at: datetime | None, history: Sequence[float] = ()
     ) -> BucketedSeries:
         series = self._series.get(key)
         if series is None:
