@@ -173,6 +173,8 @@ def test_plain_migrate_never_enables_timescaledb_later(empty_dsn):
 def test_rollup_refresh_keeps_the_hour_whole_after_raw_rows_are_gone(dsn):
     """After the first refresh, a later one rebuilds the watermark's hour from the 1-minute table."""
     with psycopg.connect(dsn) as conn:
+        if conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'").fetchone()[0]:
+            pytest.skip("the plain rollups' refresh: TimescaleDB keeps continuous aggregates instead")
         node = conn.execute(
             "INSERT INTO nodes (hostname, ip_address, node_type, total_cpu_cores, total_memory_gb, total_storage_gb)"
             " VALUES ('n1', '10.0.0.1', 'compute', 8, 32, 100) RETURNING node_id"

@@ -22,7 +22,7 @@ def _changed(node, rng: random.Random):
     what = rng.choice(["sample", "sample", "reach", "status", "short", "same"])
     if what == "sample":
         metrics = tuple(
-            MetricSeries(s.metric_type, s.unit, value, s.latest_at, (s.history + (value,))[-60:])
+            MetricSeries(s.metric_type, s.unit, value, s.latest_at, (tuple(s.history) + (value,))[-60:])
             for s in node.metrics for value in [rng.uniform(0, 100)]
         )
         return replace(node, metrics=metrics)
