@@ -107,9 +107,11 @@ def run_in_pty(dsn: str, redis_url: str, hostnames: set[str], marks_path: str, *
                 now = time.monotonic()
                 arrivals.append((now, len(data)))
                 if first_data is None:
-                    tail = (tail + data.decode("utf-8", "replace"))[-4096:]
-                    if any(h in tail for h in hostnames):
+                    # The whole new output, plus the end of the last (a hostname split across two reads).
+                    text = tail + data.decode("utf-8", "replace")
+                    if any(h in text for h in hostnames):
                         first_data = now - started
+                    tail = text[-256:]
             if quit_sent and time.monotonic() > deadline:
                 os.kill(pid, signal.SIGKILL)
                 break
