@@ -212,3 +212,24 @@ def test_an_event_resolved_between_polls_moves_to_the_history_at_once(dsn, redis
     assert unchanged.stats.sql_statements == first.stats.sql_statements - 1   # resolved events not read again
     assert f"event:{event}" not in by_id(after)
     assert [a.alert_id for a in after.resolved_alerts] == [f"event:{event}"]
+
+
+def test_open_events_are_read_whole_only_when_new(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    first_event = cd.add_event(db, severity="error", at=clock.now - timedelta(minutes=5))
+    poller = poller_for(dsn, redis_url, clock)
+    try:
+        poller.poll()
+        quiet = poller.poll().stats.sql_statements
+        second_event = cd.add_event(db, severity="critical", at=clock.now - timedelta(minutes=1))
+        with_new = poller.poll()
+        db.execute("UPDATE system_events SET severity = 'info' WHERE event_id = %s", (first_event,))
+        after = poller.poll()
+    finally:
+        poller.close()
+        db.close()
+    assert [a.alert_id for a in with_new.alerts] == [f"event:{second_event}", f"event:{first_event}"]
+    # The keys, the new event whole, and the resolved events (the open ones changed).
+    assert with_new.stats.sql_statements == quiet + 2
+    assert [a.alert_id for a in after.alerts] == [f"event:{second_event}"]   # no longer an alert severity

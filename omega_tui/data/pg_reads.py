@@ -293,6 +293,22 @@ OPEN_EVENTS_SQL = _EVENT_COLUMNS + """
  LIMIT %(limit)s
 """
 
+# The same events' keys only: most polls, every open event is one already held.
+OPEN_EVENT_KEYS_SQL = """
+SELECT e.event_id::text, e.timestamp
+  FROM system_events e
+ WHERE e.resolved_at IS NULL AND e.severity = ANY(%(severities)s)
+ ORDER BY e.timestamp DESC
+ LIMIT %(limit)s
+"""
+
+# Open events by id, newer than the oldest of them (on TimescaleDB, where system_events is a
+# hypertable, the time bound keeps the id lookups to the newest chunks).
+OPEN_EVENTS_BY_ID_SQL = _EVENT_COLUMNS + """
+ WHERE e.resolved_at IS NULL AND e.severity = ANY(%(severities)s) AND e.event_id = ANY(%(ids)s::uuid[])
+   AND (%(oldest)s::timestamptz IS NULL OR e.timestamp >= %(oldest)s::timestamptz)
+"""
+
 RESOLVED_EVENTS_SQL = _EVENT_COLUMNS + """
  WHERE e.resolved_at IS NOT NULL AND e.severity = ANY(%(severities)s)
    AND e.timestamp >= now() - %(lookback)s AND e.resolved_at >= now() - %(history)s
@@ -324,6 +340,20 @@ def read_open_event_alerts(db) -> list[Alert]:
     """Unresolved critical/error/warning system_events, newest first."""
     rows = db.execute(OPEN_EVENTS_SQL, {"severities": ALERT_SEVERITIES, "limit": MAX_OPEN_EVENTS}).fetchall()
     return [_event_alert(row) for row in rows]
+
+
+def read_open_event_keys(db) -> list[tuple[str, datetime | None]]:
+    """(event id, timestamp) of the open events read_open_event_alerts would return, in its order."""
+    rows = db.execute(OPEN_EVENT_KEYS_SQL, {"severities": ALERT_SEVERITIES, "limit": MAX_OPEN_EVENTS}).fetchall()
+    return [(event_id, as_time(at)) for event_id, at in rows]
+
+
+def read_open_events_by_id(db, keys: list[tuple[str, datetime | None]]) -> list[Alert]:
+    """The open events of the given (event id, timestamp) keys."""
+    times = [at for _, at in keys]
+    oldest = None if None in times else min(times, default=None)
+    params = {"severities": ALERT_SEVERITIES, "ids": [event_id for event_id, _ in keys], "oldest": oldest}
+    return [_event_alert(row) for row in db.execute(OPEN_EVENTS_BY_ID_SQL, params).fetchall()]
 
 
 def read_resolved_event_alerts(db) -> list[Alert]:

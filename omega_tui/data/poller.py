@@ -4,8 +4,9 @@ A poll costs O(nodes), not O(history): the short history lives here in
 memory and only node_metrics rows newer than each node's own watermark are
 read (late rows of a node are found, no row is read twice). A poll is a
 constant number of statements (seven queries; one more when live sessions
-finished, one more when the open events changed or every
-RESOLVED_READ_SECONDS for the resolved ones), in one read-only REPEATABLE READ
+finished, one more for new open events (see open_events.py), one more when
+the open events changed or every RESOLVED_READ_SECONDS for the resolved
+ones), in one read-only REPEATABLE READ
 transaction so they agree with each other; nodes and live sessions are read
 incrementally too, see live_tables.py; the first poll loads the short history
 of the first nodes shown, the next polls that of the others, in batches) and
@@ -45,6 +46,7 @@ from omega_tui.data.connect import (
     REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
 )
 from omega_tui.data.live_tables import LiveTables
+from omega_tui.data.open_events import OpenEvents
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
@@ -105,6 +107,7 @@ class Poller:
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
         self._audit = AuditTrail()
+        self._open_event_reader = OpenEvents()
         self._totals = ClusterTotalsBuilder()
 
         # The last data each store gave; kept while that store is unavailable.
@@ -349,7 +352,7 @@ class Poller:
         try:
             self._live_tables.read(db)
             nodes, sessions = self._live_tables.nodes, self._live_tables.sessions
-            open_events = pg_reads.read_open_event_alerts(db)
+            open_events = self._open_event_reader.read(db)
             # Events are resolved out of the open ones: while those stay the same, the resolved
             # history is read only now and then (an event written already resolved waits for that).
             open_ids = [a.alert_id for a in open_events]
