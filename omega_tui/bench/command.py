@@ -3,8 +3,9 @@
 Embedded mode (the default) starts its own PostgreSQL and Redis in a
 temporary directory; for each size it creates a database, backfills it with
 the simulator (10 s interval, canonical metrics) and keeps the simulator
-live while measuring, its nodes reporting in five staggered groups (every
-node every 10 s, a fifth of them every 2 s, as agents not in step do).
+live while measuring, in a process of its own (as the cluster's writers are),
+its nodes reporting in five staggered groups (every node every 10 s, a fifth
+of them every 2 s, as agents not in step do).
 
 With --dsn/--redis it measures a real cluster as it is: no backfill, no
 simulator, nothing written; the pollers' connections are read-only.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from omega_tui.bench import report
+from omega_tui.bench import live_simulator, report
 from omega_tui.bench.poll_bench import BenchError, measure_naive, measure_ours
 from omega_tui.config import Settings
 from omega_tui.sim.durations import format_duration
@@ -98,9 +99,7 @@ def _embedded_size(pg, rd, size: int, options: BenchOptions) -> dict:
     client = redis.Redis.from_url(rd.url)
     client.flushdb()
     client.close()
-    sim = None
-    stop = threading.Event()
-    thread = None
+    sim = live = None
     try:
         migrate(dsn, log=lambda message: None)
         sim = Simulator(dsn, rd.url, nodes=size, interval=SIM_INTERVAL, seed=options.seed)
@@ -108,19 +107,17 @@ def _embedded_size(pg, rd, size: int, options: BenchOptions) -> dict:
         done = sim.backfill(options.history)
         say(f"  backfill: {done.metric_rows:,} metric rows in {done.seconds:.1f} s"
             f" ({done.rows_per_second:,.0f} rows/s)")
-        sim.spread_metrics(SIM_GROUPS)
-        thread = threading.Thread(target=sim.run, kwargs={"stop": stop}, name="omega-bench-simulator", daemon=True)
-        thread.start()
+        sim.close()
+        sim = None
+        live = live_simulator.start(dsn, rd.url, nodes=size, interval=SIM_INTERVAL, groups=SIM_GROUPS,
+                                    seed=options.seed)
         time.sleep(SIM_INTERVAL)   # every node has a live heartbeat before the first poll
-        result = measure_stores(dsn, rd.url, options, nodes=size, stop=stop)
+        result = measure_stores(dsn, rd.url, options, nodes=size)
         result["metric_rows"] = done.metric_rows
         return result
     finally:
-        stop.set()
-        if sim is not None:
-            sim.stop()
-        if thread is not None:
-            thread.join(timeout=30)
+        if live is not None:
+            live_simulator.stop(live)
         if sim is not None:
             sim.close()
         with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
