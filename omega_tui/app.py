@@ -469,8 +469,9 @@ def run_console(settings: Settings, *, theme: str | None = None, source: DataSou
     if source is None:
         from omega_tui.data.action_runner import ActionRunner
         from omega_tui.data.poller import Poller
+        from omega_tui.first_poll import FirstPollAhead
 
-        source = Poller(settings)
+        source = FirstPollAhead(Poller(settings))   # polls while the app is built and mounted
         actions = None if settings.read_only else ActionRunner(settings)
     try:
         app = OmegaApp(source, settings, theme=theme, actions=actions)
