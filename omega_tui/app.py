@@ -4,7 +4,9 @@ The app never queries a store: it takes a `source` with `poll()`,
 `node_detail(node_id, window)` and `close()` (the real one is
 `omega_tui.data.poller.Poller`; tests use `omega_tui.fixed_source.FixedSource`).
 One thread worker polls it, paced by a PollSchedule; the app keeps the latest
-snapshot and hands it to the screen on display.
+snapshot and hands it to the screen on display. The console's first poll is
+started before this module is imported (first_poll.FirstPollAhead), and only
+the overview screen is imported with it: the others when first shown.
 """
 
 from __future__ import annotations
