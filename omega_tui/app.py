@@ -4,7 +4,9 @@ The app never queries a store: it takes a `source` with `poll()`,
 `node_detail(node_id, window)` and `close()` (the real one is
 `omega_tui.data.poller.Poller`; tests use `omega_tui.fixed_source.FixedSource`).
 One thread worker polls it, paced by a PollSchedule; the app keeps the latest
-snapshot and hands it to the screen on display.
+snapshot and hands it to the screen on display. The console's first poll is
+started before this module is imported (first_poll.FirstPollAhead), and only
+the overview screen is imported with it: the others when first shown.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Callable, Protocol  # noqa: E402
 
 from textual.app import App  # noqa: E402
 from textual.binding import Binding  # noqa: E402
+from textual.screen import Screen  # noqa: E402
 from textual.worker import Worker, WorkerState  # noqa: E402
 
 from omega_tui.activity import Activity  # noqa: E402
@@ -35,14 +38,10 @@ from omega_tui.data.actions import ActionResult, current_actor  # noqa: E402
 from omega_tui.data.models import ClusterSnapshot, NodeDetail  # noqa: E402
 from omega_tui.messages import ActionsDone, OpenAlert, OpenNode, OpenSession, PollFailed, SnapshotReady  # noqa: E402
 from omega_tui.poll_schedule import PollSchedule, Stopped  # noqa: E402
-from omega_tui.screens.alerts import AlertsScreen  # noqa: E402
-from omega_tui.screens.audit import AuditScreen  # noqa: E402
 from omega_tui.screens.confirm import ConfirmScreen  # noqa: E402
 from omega_tui.screens.console_screen import ConsoleScreen  # noqa: E402
 from omega_tui.screens.help import HelpScreen  # noqa: E402
-from omega_tui.screens.node_detail import NodeDetailScreen  # noqa: E402
 from omega_tui.screens.overview import OverviewScreen  # noqa: E402
-from omega_tui.screens.sessions import SessionsScreen  # noqa: E402
 from omega_tui.theme_files import DEFAULT_THEME, ThemeError, load_themes  # noqa: E402
 from omega_tui.widgets.safe_text import clean  # noqa: E402
 from omega_tui.widgets.status_line import PollState  # noqa: E402
@@ -77,10 +76,38 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+# Only the overview is needed to start; the other screens (the node detail's charts
+# import plotext) are imported when first shown, or in the background once the first
+# data is on screen (import_other_screens).
+def sessions_screen() -> Screen:
+    from omega_tui.screens.sessions import SessionsScreen
+
+    return SessionsScreen()
+
+
+def alerts_screen() -> Screen:
+    from omega_tui.screens.alerts import AlertsScreen
+
+    return AlertsScreen()
+
+
+def audit_screen() -> Screen:
+    from omega_tui.screens.audit import AuditScreen
+
+    return AuditScreen()
+
+
+def import_other_screens() -> None:
+    import omega_tui.screens.alerts  # noqa: F401
+    import omega_tui.screens.audit  # noqa: F401
+    import omega_tui.screens.node_detail  # noqa: F401
+    import omega_tui.screens.sessions  # noqa: F401
+
+
 class OmegaApp(App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "omega-tui"
-    MODES = {"overview": OverviewScreen, "sessions": SessionsScreen, "alerts": AlertsScreen, "audit": AuditScreen}
+    MODES = {"overview": OverviewScreen, "sessions": sessions_screen, "alerts": alerts_screen, "audit": audit_screen}
     DEFAULT_MODE = "overview"
     COMMANDS = App.COMMANDS | {ClusterCommands}
     BINDINGS = [
@@ -180,12 +207,16 @@ class OmegaApp(App):
             snapshot, self._pending = self._pending, None
         if snapshot is None:
             return
+        first = self.snapshot is None
         self.snapshot = snapshot
         self.poll_problem = None
         self.activity.see_audit(snapshot.audit)
         screen = self.screen
         if isinstance(screen, ConsoleScreen):   # not under a modal: rendering waits until it closes
             screen.show_snapshot(snapshot)
+        if first:   # once the first data is on the terminal, so that no screen is slower to open than before
+            self.call_after_refresh(
+                threading.Thread(target=import_other_screens, name="omega-import-screens", daemon=True).start)
 
     def on_poll_failed(self, message: PollFailed) -> None:
         self.report_problem(message.problem)
@@ -379,6 +410,8 @@ class OmegaApp(App):
             self._switch_to(mode)
 
     def on_open_node(self, message: OpenNode) -> None:
+        from omega_tui.screens.node_detail import NodeDetailScreen
+
         screen = self.screen
         if isinstance(screen, NodeDetailScreen) and screen.node_id == message.node_id:
             return
@@ -394,6 +427,8 @@ class OmegaApp(App):
         self.call_later(self._select_session, message.session_id)
 
     def _select_session(self, session_id: str) -> None:
+        from omega_tui.screens.sessions import SessionsScreen
+
         screen = self.screen
         if isinstance(screen, SessionsScreen) and not screen.select_session(session_id):
             self.notify("That session is no longer live.", timeout=3)
@@ -406,6 +441,8 @@ class OmegaApp(App):
         self.call_later(self._select_alert, message.alert_id)
 
     def _select_alert(self, alert_id: str) -> None:
+        from omega_tui.screens.alerts import AlertsScreen
+
         screen = self.screen
         if isinstance(screen, AlertsScreen):
             screen.select_alert(alert_id)
@@ -469,8 +506,9 @@ def run_console(settings: Settings, *, theme: str | None = None, source: DataSou
     if source is None:
         from omega_tui.data.action_runner import ActionRunner
         from omega_tui.data.poller import Poller
+        from omega_tui.first_poll import FirstPollAhead
 
-        source = Poller(settings)
+        source = FirstPollAhead(Poller(settings))   # polls while the app is built and mounted
         actions = None if settings.read_only else ActionRunner(settings)
     try:
         app = OmegaApp(source, settings, theme=theme, actions=actions)
@@ -512,6 +550,8 @@ def screenshot(
 
 
 async def _capture(app: OmegaApp, screen: str, size: tuple[int, int], timeout: float) -> str:
+    from omega_tui.screens.node_detail import NodeDetailScreen
+
     async with app.run_test(size=size) as pilot:
         deadline = time.monotonic() + timeout
 

@@ -335,6 +335,10 @@ def cmd_console(args: argparse.Namespace) -> int:
     if args.read_only:
         settings = replace(settings, read_only=True)
     source = _console_source(args, settings)
+    if not args.fixed_data:
+        from omega_tui.first_poll import FirstPollAhead
+
+        source = FirstPollAhead(source)   # polls while Textual is imported and the first screen built
     actions = None
     if not args.fixed_data and not settings.read_only:
         from omega_tui.data.action_runner import ActionRunner

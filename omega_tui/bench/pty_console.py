@@ -41,10 +41,13 @@ class TerminalFigures:
 
 
 def child_main() -> None:
-    """In the child: the console on the real poller, marking the end of every poll."""
-    from omega_tui.app import run_console
+    """In the child: the console on the real poller, marking the end of every poll.
+
+    Started as `omega-tui` starts it: the first poll begins before the UI is imported.
+    """
     from omega_tui.config import Settings
     from omega_tui.data.poller import Poller
+    from omega_tui.first_poll import FirstPollAhead
 
     marks = open(os.environ[ENV_MARKS], "a", buffering=1)
 
@@ -57,7 +60,10 @@ def child_main() -> None:
     settings = Settings(dsn=os.environ[ENV_DSN], redis_url=os.environ[ENV_REDIS],
                         refresh=float(os.environ.get(ENV_REFRESH, "2")),
                         read_dsns=tuple(filter(None, os.environ.get(ENV_READ_DSNS, "").split("\n"))))
-    code = run_console(settings, source=MarkingPoller(settings))
+    source = FirstPollAhead(MarkingPoller(settings))
+    from omega_tui.app import run_console
+
+    code = run_console(settings, source=source)
     marks.close()
     os._exit(code)
 
