@@ -11,6 +11,7 @@ refresh. It takes the child's peak RSS (VmHWM) and quits the console with `q`.
 
 from __future__ import annotations
 
+import compileall
 import fcntl
 import os
 import select
@@ -22,6 +23,9 @@ import sys
 import termios
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import omega_tui
 
 ENV_DSN, ENV_REDIS, ENV_MARKS, ENV_REFRESH = "OMEGA_DSN", "OMEGA_REDIS_URL", "OMEGA_BENCH_MARKS", "OMEGA_BENCH_REFRESH"
 ENV_READ_DSNS = "OMEGA_BENCH_READ_DSNS"   # read replicas, one per line
@@ -80,6 +84,9 @@ def run_in_pty(dsn: str, redis_url: str, hostnames: set[str], marks_path: str, *
                 ENV_MARKS: marks_path, ENV_REFRESH: str(refresh), ENV_READ_DSNS: "\n".join(read_dsns),
                 "LINES": str(size[1]), "COLUMNS": str(size[0])})
     open(marks_path, "w").close()
+    # An installed console has its bytecode (pip compiles it); a source checkout where
+    # PYTHONDONTWRITEBYTECODE is set would compile every module at each start instead.
+    compileall.compile_dir(str(Path(omega_tui.__file__).parent), quiet=1)
     master, terminal = os.openpty()
     _set_size(terminal, *size)
     started = time.monotonic()
