@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import lru_cache
 
 from textual.events import Resize
 
@@ -183,6 +183,7 @@ class NodeTable(KeyedTable):
         self.filter_text = ""
         self.sparks = SparkHistory(SPARK_BUCKET_SECONDS, keep=2 * SPARK_WIDTH + 2)
         self._snapshot: ClusterSnapshot | None = None
+        self._nodes_by_id: dict[str, Node] = {}
         self._now: datetime | None = None
         self._metric_cells: dict[tuple[str, str], tuple] = {}
         self._fed_metrics: dict[str, tuple] = {}   # node id -> the metrics tuple last fed to the sparklines
@@ -192,6 +193,7 @@ class NodeTable(KeyedTable):
     def show_snapshot(self, snapshot: ClusterSnapshot, now: datetime) -> None:
         if snapshot is not self._snapshot:
             self._feed_sparks(snapshot)
+            self._nodes_by_id = {node.node_id: node for node in reversed(snapshot.nodes)}  # first one wins
         self._snapshot, self._now = snapshot, now
         self._render_rows()
 
@@ -271,8 +273,8 @@ class NodeTable(KeyedTable):
         if words:
             nodes = self._matching(nodes, words)
         ordered = sort_nodes(nodes, self.sort_key, self.sort_reverse, self._now)
-        # Each row's cells are worked out only when the row is in view (see KeyedTable).
-        self.show_rows((node.node_id, partial(self._layout_cells, node)) for node in ordered)
+        # Each row's cells are worked out only when the row is in view (see KeyedTable.show_keys).
+        self.show_keys([node.node_id for node in ordered], self._layout_cells)
 
     def _matching(self, nodes, words: list[str]) -> list[Node]:
         """The nodes matching every word (see node_matches), each haystack kept while its fields stay."""
@@ -290,9 +292,9 @@ class NodeTable(KeyedTable):
                 kept.append(node)
         return kept
 
-    def _layout_cells(self, node: Node) -> tuple[Cell, ...]:
+    def _layout_cells(self, node_id: str) -> tuple[Cell, ...]:
         keys, widths = self._layout
-        return self._cells(node, keys, widths)
+        return self._cells(self._nodes_by_id[node_id], keys, widths)
 
     def _metric_cell(self, node: Node, metric_type: str, width: int, taken_at: datetime) -> Cell:
         series = node.metric(metric_type)
