@@ -38,7 +38,7 @@ from textual.content import Content
 from textual.geometry import Region
 from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import Row as TableRow, RowKey
 
 Cell = tuple[str, str]
 Row = tuple[str, Sequence[Cell]]
@@ -79,9 +79,6 @@ MARK = "■"                # a marked row (space): its first cell starts with t
 SCROLLBAR_ALLOWANCE = 2
 VIEW_MARGIN = 5           # rows above and below the view kept up to date, for a smooth scroll
 SPAN_GAP = 4              # unchanged characters between two changed runs of a cell that still make two regions
-# More rows than this leaving at once rebuild the table: DataTable.remove_row() renumbers every row
-# and re-checks the cursor, so removing thousands one by one is quadratic (minutes at 10,000 rows).
-REBUILD_ABOVE = 32
 
 
 def fit_columns(specs: Sequence[ColumnSpec], available: int) -> list[Column]:
@@ -160,6 +157,7 @@ class KeyedTable(DataTable):
         # (the others, out of view, still show older cells).
         self._produce: Callable[[str], Sequence[Cell]] | None = None
         self._fresh: set[str] = set()
+        self._row_keys: dict[str, RowKey] = {}   # DataTable's key object of each row
         self.cells_updated = 0  # for tests and measurements: cells touched since mounted
         self.marked: set[str] = set()  # row keys marked by the operator; shown by show_rows()
 
@@ -208,6 +206,7 @@ class KeyedTable(DataTable):
         old_rows = {key: self._shown[key] for key in self._order}
         self._table_columns = columns
         self.clear(columns=True)
+        self._row_keys = {}
         for column in columns:
             self.add_column(self._label(column), width=column.width, key=column.key)
         self._shown, self._order = {}, []
@@ -254,24 +253,15 @@ class KeyedTable(DataTable):
         with self.app.batch_update():
             cursor_key = self._diff_keys(wanted)
             shown = self._shown
-            blank = self._blank_row()
-            for key in [key for key in wanted if key not in shown]:
-                self._add(key, blank)
+            self._add_blank_rows([key for key in wanted if key not in shown])
             self._settle(wanted, cursor_key)
 
     def _diff_keys(self, wanted) -> str | None:
         """Remove the rows not in `wanted`; the cursor's key before, to keep it on its row."""
         cursor_key = self.cursor_key
-        gone = [k for k in self._order if k not in wanted]
-        if len(gone) > REBUILD_ABOVE:
-            self._rebuild_without(set(gone))
-        else:
-            for key in gone:
-                self.remove_row(key)
-                del self._shown[key]
-                self._fresh.discard(key)
-                self._order.remove(key)
-                self._order_changes += 1
+        gone = {k for k in self._order if k not in wanted}
+        if gone:
+            self._remove_rows(gone)
         return cursor_key
 
     def _settle(self, wanted, cursor_key: str | None) -> None:
@@ -354,8 +344,37 @@ class KeyedTable(DataTable):
     def _blank_row(self) -> tuple[Cell, ...]:
         return (("", ""),) * len(self._table_columns)
 
+    def _add_blank_rows(self, keys: list[str]) -> None:
+        """Add rows `keys` at the end, blank until worked out, in one pass.
+
+        DataTable.add_row() costs about 0.2 ms a row (new Text objects for each cell, the columns
+        listed again, the cursor re-checked): clearing a filter that hid 10,000 rows took seconds.
+        The rows added here share one blank Text per column.
+        """
+        if not keys:
+            return
+        had_rows = self.row_count > 0
+        blank = self._blank_row()
+        blank_texts = {self.columns[c.key].key: self._text(c, cell) for c, cell in zip(self._table_columns, blank)}
+        rows, data, shown, row_keys, new_rows = self.rows, self._data, self._shown, self._row_keys, self._new_rows
+        for key in keys:
+            row_key = row_keys[key] = RowKey(key)
+            rows[row_key] = TableRow(row_key, 1)
+            data[row_key] = blank_texts.copy()
+            shown[key] = blank
+            new_rows.add(row_key)
+        self._set_locations(self._order + keys)
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate
+        if not had_rows and self.columns and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()   # as add_row() does when the first row appears
+        self.refresh()
+        self.check_idle()
+
     def _add(self, key: str, cells: tuple[Cell, ...]) -> None:
-        self.add_row(*(self._text(col, cell) for col, cell in zip(self._table_columns, cells)), key=key)
+        self._row_keys[key] = self.add_row(
+            *(self._text(col, cell) for col, cell in zip(self._table_columns, cells)), key=key)
         self._shown[key] = cells
         self._order.append(key)
         self._order_changes += 1
@@ -427,24 +446,33 @@ class KeyedTable(DataTable):
             return self
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
-    def _rebuild_without(self, gone: set[str]) -> None:
-        """Remove the rows `gone` in one pass: the table is refilled with the rows kept, as rendered."""
-        scroll_y = self.scroll_y
+    def _remove_rows(self, gone: set[str]) -> None:
+        """Remove the rows `gone` in one pass.
+
+        DataTable.remove_row() renumbers every row and re-checks the cursor for each row removed,
+        so removing thousands one by one is quadratic (minutes at 10,000 rows), and even a few
+        cost a pass over all 10,000 each (a filter typed). Here the row locations are rebuilt once.
+        """
         # The cursor stays on its row, or else goes to the next row kept (as remove_row() would do).
         after_cursor = self._order[max(0, self.cursor_row):]
         cursor_key = next((key for key in after_cursor if key not in gone), None)
-        kept = [(key, self.get_row(key)) for key in self._order if key not in gone]
-        self.clear()
-        for key, cells in kept:
-            self.add_row(*cells, key=key)
-        self._order = [key for key, _ in kept]
-        self._order_changes += 1
         for key in gone:
+            del self.rows[key]
+            del self._data[key]
             del self._shown[key]
-            self._fresh.discard(key)
+            del self._row_keys[key]
+        if self._updated_cells:
+            self._updated_cells = {cell for cell in self._updated_cells if cell.row_key.value not in gone}
+        self._new_rows = {row_key for row_key in self._new_rows if row_key.value not in gone}
+        self._fresh -= gone
+        self._set_locations([key for key in self._order if key not in gone])
+        self._update_count += 1
+        self._require_update_dimensions = True
         if cursor_key is None or not self.select_key(cursor_key):
-            self.move_cursor(row=max(0, len(kept) - 1), animate=False)
-        self.scroll_to(y=scroll_y, animate=False, immediate=True)
+            self.move_cursor(row=max(0, len(self._order) - 1), animate=False)
+        self.hover_coordinate = self.hover_coordinate
+        self.refresh(layout=True)
+        self.check_idle()
 
     @property
     def _y_offsets(self) -> _RowLines:
@@ -511,11 +539,22 @@ class KeyedTable(DataTable):
         # DataTable.sort() calls a Python key function per row and is the only public way to
         # reorder; the order lives in _row_locations alone, which this sets directly (10,000 rows
         # reordered by a CPU sort every poll).
-        self._row_locations = TwoWayDict({RowKey(key): index for index, key in enumerate(order)})
-        self._order = order
-        self._order_changes += 1
+        self._set_locations(order)
         self._update_count += 1
         self.refresh()
+
+    def _set_locations(self, order: list[str]) -> None:
+        """Make `order` the rows' order, in DataTable's _row_locations too.
+
+        Built from plain strings, without calling RowKey's Python __hash__ per row: a RowKey looks
+        up its string (same hash, equal), and lookups by index still give DataTable's RowKey objects.
+        """
+        locations: TwoWayDict = TwoWayDict({})
+        locations._forward = dict(zip(order, range(len(order))))
+        locations._reverse = dict(enumerate(map(self._row_keys.__getitem__, order)))
+        self._row_locations = locations
+        self._order = order
+        self._order_changes += 1
 
     def _style(self, spec: str) -> Style:
         if not spec:

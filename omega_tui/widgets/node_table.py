@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 
 from textual.events import Resize
 
@@ -124,13 +125,13 @@ def sort_nodes(nodes, key: str, reverse: bool, now: datetime) -> list[Node]:
     descending = (key in _DESCENDING_FIRST) != reverse
     if key == "host":   # never missing, and already the tie-break: one sort (10,000 nodes every poll)
         return sorted(nodes, key=lambda n: natural_key(n.hostname), reverse=descending)
-    present, missing = [], []
-    for node in nodes:
-        (missing if _sort_value(node, key, now) is None else present).append(node)
-    present.sort(key=lambda n: natural_key(n.hostname))
-    present.sort(key=lambda n: _sort_value(n, key, now), reverse=descending)
+    valued = [(_sort_value(node, key, now), node) for node in nodes]   # each value worked out once
+    present = [pair for pair in valued if pair[0] is not None]
+    missing = [node for value, node in valued if value is None]
+    present.sort(key=lambda pair: natural_key(pair[1].hostname))
+    present.sort(key=itemgetter(0), reverse=descending)
     missing.sort(key=lambda n: natural_key(n.hostname))
-    return present + missing
+    return [node for _, node in present] + missing
 
 
 def node_haystack(node: Node) -> str:
@@ -187,7 +188,7 @@ class NodeTable(KeyedTable):
         self._now: datetime | None = None
         self._metric_cells: dict[tuple[str, str], tuple] = {}
         self._fed_metrics: dict[str, tuple] = {}   # node id -> the metrics tuple last fed to the sparklines
-        self._haystacks: dict[str, tuple[tuple, str]] = {}   # node id -> (fields, what the filter searches)
+        self._haystacks: dict[str, tuple[Node, tuple, str]] = {}   # node id -> (node, fields, what the filter searches)
         self._layout: tuple[list[str], dict[str, int]] = layout_columns(80)
 
     def show_snapshot(self, snapshot: ClusterSnapshot, now: datetime) -> None:
@@ -212,6 +213,8 @@ class NodeTable(KeyedTable):
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
+        if not text.split():
+            self._haystacks.clear()   # it holds the nodes it last saw: none kept while no filter needs them
         self._render_rows()
 
     def refresh_rows(self) -> None:
@@ -283,11 +286,13 @@ class NodeTable(KeyedTable):
             cache.clear()
         kept = []
         for node in nodes:
-            fields = (node.hostname, node.node_type, node.status, node.reachability, node.ip_address, node.labels)
             cached = cache.get(node.node_id)
-            if cached is None or cached[0] != fields:
-                cached = cache[node.node_id] = (fields, node_haystack(node))
-            haystack = cached[1]
+            if cached is None or cached[0] is not node:   # a new Node object: most have only new metrics
+                fields = (node.hostname, node.node_type, node.status, node.reachability, node.ip_address,
+                          node.labels)
+                haystack = cached[2] if cached is not None and cached[1] == fields else node_haystack(node)
+                cached = cache[node.node_id] = (node, fields, haystack)
+            haystack = cached[2]
             if all(word in haystack for word in words):
                 kept.append(node)
         return kept
