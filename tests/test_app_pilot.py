@@ -254,6 +254,52 @@ def test_a_refresh_only_touches_the_cells_that_changed():
     run(scenario())
 
 
+def test_a_refresh_of_a_big_cluster_works_out_only_the_rows_in_view(monkeypatch):
+    # 1,000 nodes, 10 % with new samples per poll: the rows out of view are neither worked out
+    # nor drawn; they are when scrolled to, and a filter keeps the cursor's node.
+    source = FixedSource(extra_hostnames=tuple(f"node-{i:04d}" for i in range(1000)))
+    app = make_app(source)
+    worked_out = []
+    original = NodeTable._cells
+
+    def counting_cells(self, node, keys, widths):
+        worked_out.append(node.hostname)
+        return original(self, node, keys, widths)
+
+    monkeypatch.setattr(NodeTable, "_cells", counting_cells)
+
+    async def scenario():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for_snapshot(pilot)
+            table = app.screen.query_one(NodeTable)
+            assert table.row_count == 1025
+            view = table.size.height
+            for _ in range(3):
+                worked_out.clear()
+                rendered = table.cells_rendered
+                await poll_now(pilot, source.advance())
+                assert 0 < len(worked_out) <= view + 12, len(worked_out)
+                assert table.cells_rendered - rendered <= (view + 12) * len(table.columns)
+
+            worked_out.clear()
+            await pilot.press("end")
+            assert table.cursor_key == table.keys[-1]
+            assert hostnames(app, table)[-1] in worked_out
+            last = str(table.get_row_at(table.row_count - 1)[0]).strip()
+            assert last == hostnames(app, table)[-1]
+            assert len(worked_out) <= 2 * (view + 12)
+
+            await select_host(pilot, table, source, "node-0550")
+            table.set_filter("node-05")
+            await pilot.pause()
+            assert table.row_count == 100 and table.cursor_key == source.node_id_of("node-0550")
+            table.set_filter("")
+            await pilot.pause()
+            assert table.row_count == 1025 and table.cursor_key == source.node_id_of("node-0550")
+
+    run(scenario())
+
+
 def test_health_banner_appears_when_a_store_goes_stale_and_goes_away_when_it_recovers():
     source = FixedSource()
     app = make_app(source)
