@@ -21,6 +21,7 @@ from omega_tui.screens.overview import OverviewScreen
 from omega_tui.screens.sessions import SessionsScreen
 from omega_tui.widgets.health_banner import HealthBanner
 from omega_tui.widgets.keyed_table import KeyedTable
+from omega_tui.widgets import node_table
 from omega_tui.widgets.node_table import NodeTable
 from omega_tui.widgets.status_line import StatusLine
 from tests.console_app import make_app, open_node, poll_now, wait_for, wait_for_snapshot
@@ -267,6 +268,9 @@ def test_a_refresh_of_a_big_cluster_works_out_only_the_rows_in_view(monkeypatch)
         return original(self, node, keys, widths)
 
     monkeypatch.setattr(NodeTable, "_cells", counting_cells)
+    sorts = []
+    original_sort = node_table.sort_nodes
+    monkeypatch.setattr(node_table, "sort_nodes", lambda *args: sorts.append(args[1]) or original_sort(*args))
 
     async def scenario():
         async with app.run_test(size=(120, 40)) as pilot:
@@ -290,8 +294,11 @@ def test_a_refresh_of_a_big_cluster_works_out_only_the_rows_in_view(monkeypatch)
             assert len(worked_out) <= 2 * (view + 12)
 
             await select_host(pilot, table, source, "node-0550")
-            table.set_filter("node-05")
+            sorts.clear()
+            for typed in ("n", "no", "node-", "node-0", "node-05"):   # one snapshot: sorted once, not per key
+                table.set_filter(typed)
             await pilot.pause()
+            assert sorts == []
             assert table.row_count == 100 and table.cursor_key == source.node_id_of("node-0550")
             table.set_filter("")
             await pilot.pause()

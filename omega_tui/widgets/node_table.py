@@ -185,6 +185,7 @@ class NodeTable(KeyedTable):
         self.sparks = SparkHistory(SPARK_BUCKET_SECONDS, keep=2 * SPARK_WIDTH + 2)
         self._snapshot: ClusterSnapshot | None = None
         self._nodes_by_id: dict[str, Node] = {}
+        self._sorted: tuple[tuple, list[Node]] | None = None   # (snapshot, sort, now), every node in order
         self._now: datetime | None = None
         self._metric_cells: dict[tuple[str, str], tuple] = {}
         self._fed_metrics: dict[str, tuple] = {}   # node id -> the metrics tuple last fed to the sparklines
@@ -271,11 +272,14 @@ class NodeTable(KeyedTable):
     def _render_rows(self) -> None:
         if self._snapshot is None or self._now is None:
             return
-        nodes = self._snapshot.nodes
+        # Sorted once per snapshot and sort: each keystroke of a filter then only filters (in order).
+        sorted_for = (self._snapshot, self.sort_key, self.sort_reverse, self._now)
+        if self._sorted is None or self._sorted[0][0] is not self._snapshot or self._sorted[0][1:] != sorted_for[1:]:
+            self._sorted = (sorted_for, sort_nodes(self._snapshot.nodes, self.sort_key, self.sort_reverse, self._now))
+        ordered = self._sorted[1]
         words = self.filter_text.lower().split()
         if words:
-            nodes = self._matching(nodes, words)
-        ordered = sort_nodes(nodes, self.sort_key, self.sort_reverse, self._now)
+            ordered = self._matching(ordered, words)
         # Each row's cells are worked out only when the row is in view (see KeyedTable.show_keys).
         self.show_keys([node.node_id for node in ordered], self._layout_cells)
 
