@@ -148,6 +148,7 @@ class KeyedTable(DataTable):
         self._order: list[str] = []
         self._order_changes = 0   # bumped whenever _order changes: keys the cache of ordered_rows
         self._ordered_rows: tuple[int, list] = (-1, [])
+        self._row_meta: dict[str, TableRow] = {}   # DataTable's Row of each row, by plain string (no RowKey.__eq__)
         self.cells_rendered = 0   # for tests and measurements: body cells drawn since mounted
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._table_columns: tuple[Column, ...] = ()
@@ -206,7 +207,7 @@ class KeyedTable(DataTable):
         old_rows = {key: self._shown[key] for key in self._order}
         self._table_columns = columns
         self.clear(columns=True)
-        self._row_keys = {}
+        self._row_keys, self._row_meta = {}, {}
         for column in columns:
             self.add_column(self._label(column), width=column.width, key=column.key)
         self._shown, self._order = {}, []
@@ -357,9 +358,10 @@ class KeyedTable(DataTable):
         blank = self._blank_row()
         blank_texts = {self.columns[c.key].key: self._text(c, cell) for c, cell in zip(self._table_columns, blank)}
         rows, data, shown, row_keys, new_rows = self.rows, self._data, self._shown, self._row_keys, self._new_rows
+        row_meta = self._row_meta
         for key in keys:
             row_key = row_keys[key] = RowKey(key)
-            rows[row_key] = TableRow(row_key, 1)
+            rows[row_key] = row_meta[key] = TableRow(row_key, 1)
             data[row_key] = blank_texts.copy()
             shown[key] = blank
             new_rows.add(row_key)
@@ -373,8 +375,9 @@ class KeyedTable(DataTable):
         self.check_idle()
 
     def _add(self, key: str, cells: tuple[Cell, ...]) -> None:
-        self._row_keys[key] = self.add_row(
+        row_key = self._row_keys[key] = self.add_row(
             *(self._text(col, cell) for col, cell in zip(self._table_columns, cells)), key=key)
+        self._row_meta[key] = self.rows[row_key]
         self._shown[key] = cells
         self._order.append(key)
         self._order_changes += 1
@@ -461,6 +464,7 @@ class KeyedTable(DataTable):
             del self._data[key]
             del self._shown[key]
             del self._row_keys[key]
+            del self._row_meta[key]
         if self._updated_cells:
             self._updated_cells = {cell for cell in self._updated_cells if cell.row_key.value not in gone}
         self._new_rows = {row_key for row_key in self._new_rows if row_key.value not in gone}
@@ -486,9 +490,10 @@ class KeyedTable(DataTable):
         # update count); here it changes only when the rows or their order do.
         changes, rows = self._ordered_rows
         if changes != self._order_changes or len(rows) != self.row_count:
-            by_key = self.rows
-            rows = [by_key[key] for key in self._order] if len(self._order) == self.row_count else \
-                [by_key[self._row_locations.get_key(index)] for index in range(self.row_count)]
+            if len(self._order) == self.row_count:
+                rows = list(map(self._row_meta.__getitem__, self._order))
+            else:   # (only while set_columns() refills the table)
+                rows = [self.rows[self._row_locations.get_key(index)] for index in range(self.row_count)]
             self._ordered_rows = (self._order_changes, rows)
         return rows
 
