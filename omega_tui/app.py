@@ -11,6 +11,7 @@ the overview screen is imported with it: the others when first shown.
 
 from __future__ import annotations
 
+import gc
 import os
 
 # Textual reads TEXTUAL_FPS once, when it is first imported: fewer frames over SSH.
@@ -104,6 +105,19 @@ def import_other_screens() -> None:
     import omega_tui.screens.sessions  # noqa: F401
 
 
+# Collections of the oldest generation: at most one per this many younger ones (Python's default: 10).
+# With 10,000 nodes the heap holds millions of objects and each full collection stops every thread,
+# keys included, for about half a second; at the default that came every few polls. Snapshots are
+# freed by reference counting (they hold no cycles), so the full collections only find the few
+# cycles Textual leaves (closed screens), a few minutes later instead.
+FULL_COLLECTION_EVERY = 1000
+
+
+def tune_garbage_collector() -> None:
+    first, second, _ = gc.get_threshold()
+    gc.set_threshold(first, second, FULL_COLLECTION_EVERY)
+
+
 class OmegaApp(App):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "omega-tui"
@@ -168,6 +182,7 @@ class OmegaApp(App):
 
     def on_mount(self) -> None:
         self._install_signal_handlers()
+        tune_garbage_collector()
         for warning in self._theme_warnings:  # a user theme file that could not be used
             self.notify(warning, severity="warning", timeout=10)
         self.start_poller()

@@ -119,7 +119,8 @@ def _event_id(index: int) -> str:
 class FixedSource:
     """Deterministic cluster data with the Poller's interface."""
 
-    def __init__(self, *, taken_at: datetime = FIXED_TAKEN_AT, follow_clock: bool = False) -> None:
+    def __init__(self, *, taken_at: datetime = FIXED_TAKEN_AT, follow_clock: bool = False,
+                 extra_hostnames: tuple[str, ...] = ()) -> None:
         self._start = taken_at
         self._follow_clock = follow_clock
         self._lock = threading.Lock()
@@ -128,7 +129,7 @@ class FixedSource:
         self.detail_requests: list[tuple[str, timedelta]] = []
         self.closed = False
         self._health: dict[str, StoreHealth] = {}
-        self._extra_hostnames: list[str] = []
+        self._extra_hostnames: list[str] = list(extra_hostnames)   # plain compute nodes: big clusters
         self._series: dict[tuple[str, str], MetricSeries] = {}
         self._removed_hostnames: set[str] = set()
         self._snapshot = self._build()

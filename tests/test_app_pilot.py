@@ -21,6 +21,7 @@ from omega_tui.screens.overview import OverviewScreen
 from omega_tui.screens.sessions import SessionsScreen
 from omega_tui.widgets.health_banner import HealthBanner
 from omega_tui.widgets.keyed_table import KeyedTable
+from omega_tui.widgets import node_table
 from omega_tui.widgets.node_table import NodeTable
 from omega_tui.widgets.status_line import StatusLine
 from tests.console_app import make_app, open_node, poll_now, wait_for, wait_for_snapshot
@@ -250,6 +251,58 @@ def test_a_refresh_only_touches_the_cells_that_changed():
                 touched.append(table.cells_updated - before)
             assert max(touched) <= cells * 0.2, (touched, cells)
             assert sum(touched) > 0
+
+    run(scenario())
+
+
+def test_a_refresh_of_a_big_cluster_works_out_only_the_rows_in_view(monkeypatch):
+    # 1,000 nodes, 10 % with new samples per poll: the rows out of view are neither worked out
+    # nor drawn; they are when scrolled to, and a filter keeps the cursor's node.
+    source = FixedSource(extra_hostnames=tuple(f"node-{i:04d}" for i in range(1000)))
+    app = make_app(source)
+    worked_out = []
+    original = NodeTable._cells
+
+    def counting_cells(self, node, keys, widths):
+        worked_out.append(node.hostname)
+        return original(self, node, keys, widths)
+
+    monkeypatch.setattr(NodeTable, "_cells", counting_cells)
+    sorts = []
+    original_sort = node_table.sort_nodes
+    monkeypatch.setattr(node_table, "sort_nodes", lambda *args: sorts.append(args[1]) or original_sort(*args))
+
+    async def scenario():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for_snapshot(pilot)
+            table = app.screen.query_one(NodeTable)
+            assert table.row_count == 1025
+            view = table.size.height
+            for _ in range(3):
+                worked_out.clear()
+                rendered = table.cells_rendered
+                await poll_now(pilot, source.advance())
+                assert 0 < len(worked_out) <= view + 12, len(worked_out)
+                assert table.cells_rendered - rendered <= (view + 12) * len(table.columns)
+
+            worked_out.clear()
+            await pilot.press("end")
+            assert table.cursor_key == table.keys[-1]
+            assert hostnames(app, table)[-1] in worked_out
+            last = str(table.get_row_at(table.row_count - 1)[0]).strip()
+            assert last == hostnames(app, table)[-1]
+            assert len(worked_out) <= 2 * (view + 12)
+
+            await select_host(pilot, table, source, "node-0550")
+            sorts.clear()
+            for typed in ("n", "no", "node-", "node-0", "node-05"):   # one snapshot: sorted once, not per key
+                table.set_filter(typed)
+            await pilot.pause()
+            assert sorts == []
+            assert table.row_count == 100 and table.cursor_key == source.node_id_of("node-0550")
+            table.set_filter("")
+            await pilot.pause()
+            assert table.row_count == 1025 and table.cursor_key == source.node_id_of("node-0550")
 
     run(scenario())
 

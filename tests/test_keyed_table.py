@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from textual.app import App, ComposeResult
+from rich.style import Style
 from textual.widgets import DataTable
 
-from omega_tui.widgets.keyed_table import REBUILD_ABOVE, Column, KeyedTable
+from omega_tui.widgets.keyed_table import Column, KeyedTable
 
 
 class TableApp(App):
@@ -24,8 +25,9 @@ def screen_keys(table: KeyedTable) -> list[str]:
     return [str(table.get_row_at(index)[0]) for index in range(table.row_count)]
 
 
-def test_many_rows_leaving_at_once_are_removed_in_one_pass_not_one_by_one(monkeypatch):
-    # DataTable.remove_row() renumbers every row: thousands of them one by one froze the screen.
+def test_rows_leaving_are_removed_in_one_pass_not_one_by_one(monkeypatch):
+    # DataTable.remove_row() renumbers every row: thousands of them one by one froze the screen,
+    # and even a few cost a pass over 10,000 rows each (typing a filter).
     removed = []
     original = DataTable.remove_row
 
@@ -40,17 +42,19 @@ def test_many_rows_leaving_at_once_are_removed_in_one_pass_not_one_by_one(monkey
         async with app.run_test(size=(60, 20)) as pilot:
             table = app.query_one(KeyedTable)
             table.set_columns([Column("name", "NAME", 10), Column("upper", "UPPER", 10)])
-            everyone = [f"n{i:04d}" for i in range(20 * REBUILD_ABOVE)]
+            everyone = [f"n{i:04d}" for i in range(640)]
             table.show_rows(rows(everyone))
             await pilot.pause()
             assert table.select_key("n0301")
             await pilot.pause()
 
-            # A few leave: removed in place.
+            # A few leave.
             few = set(everyone[:3])
             table.show_rows(rows(k for k in everyone if k not in few))
             await pilot.pause()
-            assert len(removed) == 3
+            assert removed == []
+            assert screen_keys(table) == everyone[3:]
+            assert table.cursor_key == "n0301"
 
             # Most leave (stale nodes gone at once), among them the row under the cursor.
             kept = [k for i, k in enumerate(everyone) if k not in few and i % 3 == 0 and k != "n0300"]
@@ -85,5 +89,103 @@ def test_home_and_end_go_to_the_first_and_last_row():
             assert table.cursor_key == "n199" and table.scroll_y > 0
             await pilot.press("home")
             assert table.cursor_key == "n000" and table.scroll_y == 0
+
+    asyncio.run(scenario())
+
+
+def test_body_cells_drawn_directly_are_the_segments_datatable_draws():
+    # KeyedTable draws plain one-line cells itself (DataTable's Rich path took ~0.3 ms a cell):
+    # the segments, styles and click metadata must be the very same, for every cursor/hover state.
+    app = TableApp()
+    texts = ["", "x", "héllo", "abcdefgh", "  5%", "~12%", " 42% ▁▂█", "■ ab", "日本", "a\tb"]
+    styles = ["", "warning bold", "muted", "error bold", "accent bold", "reverse"]
+
+    async def scenario():
+        async with app.run_test(size=(60, 20)) as pilot:
+            table = app.query_one(KeyedTable)
+            table.set_columns([Column("a", "A", 8), Column("b", "B", 5, align_right=True), Column("c", "C", 3)])
+            cells = [(text, style) for text in texts for style in styles]
+            table.show_rows((f"k{i}", ((t[:8], s), (t[:5], s), (t[:3], s))) for i, (t, s) in enumerate(cells))
+            await pilot.pause()
+            compared = 0
+            for row in range(len(cells)):
+                for column, width in enumerate((10, 7, 5)):
+                    for base in (Style(), Style(bgcolor="black"), Style(color="red", bgcolor="#123456")):
+                        for cursor, hover in ((False, False), (True, False), (False, True), (True, True)):
+                            mine = table._render_cell(row, column, base, width, cursor, hover)
+                            theirs = DataTable._render_cell(table, row, column, base, width, cursor, hover)
+                            assert mine == theirs, (cells[row], column, cursor, hover)
+                            compared += 1
+            assert table.cells_rendered > compared * 0.7   # most went the direct way (not wide characters)
+
+    asyncio.run(scenario())
+
+
+def test_show_keys_works_out_only_the_rows_in_view_and_keeps_datatable_in_step():
+    app = TableApp()
+    keys = [f"n{i:04d}" for i in range(3000)]
+
+    async def scenario():
+        async with app.run_test(size=(60, 20)) as pilot:
+            table = app.query_one(KeyedTable)
+            table.set_columns([Column("name", "NAME", 10), Column("gen", "GEN", 6)])
+            asked: list[str] = []
+
+            def cells_for(generation):
+                def produce(key):
+                    asked.append(key)
+                    return ((key, ""), (str(generation), "muted"))
+                return produce
+
+            table.show_keys(keys, cells_for(1))
+            await pilot.pause()
+            assert 0 < len(asked) <= 40          # the rows in view and a few around them, not 3,000
+            assert str(table.get_row_at(0)[1]) == "1"
+            assert table.select_key("n0002")
+            await pilot.pause()
+
+            # A refresh in another order: DataTable's own order follows, the cursor stays on its key,
+            # and the rows out of view are not worked out.
+            asked.clear()
+            rendered = table.cells_rendered
+            reordered = list(reversed(keys))
+            table.show_keys(reordered, cells_for(2))
+            await pilot.pause()
+            assert table.keys == reordered
+            assert table.get_row_index("n0000") == 2999
+            assert table.cursor_key == "n0002" and table.cursor_row == 2997
+            # The view followed the cursor: its rows are worked out anew; n2999 (top) never was yet.
+            assert [str(c) for c in table.get_row_at(2997)] == ["n0002", "2"]
+            assert [str(c) for c in table.get_row_at(0)] == ["", ""]
+            assert len(asked) <= 45
+            assert table.cells_rendered - rendered <= 2 * 45
+
+            # Rows scrolled into view are worked out then, from the latest function.
+            asked.clear()
+            await pilot.press("home")
+            await pilot.pause()
+            assert "n2999" in asked
+            assert [str(c) for c in table.get_row_at(0)] == ["n2999", "2"]
+
+            # A refresh that changes cells but not the rows keeps DataTable's list of rows (which
+            # DataTable itself rebuilds, O(rows), after every cell update).
+            rows_before = table.ordered_rows
+            table.show_keys(reordered, cells_for(5))
+            await pilot.pause()
+            assert [str(c) for c in table.get_row_at(0)] == ["n2999", "5"]
+            assert table.ordered_rows is rows_before
+
+            # Most rows leave, then come back blank and are worked out when seen.
+            table.show_keys(reordered[:10], cells_for(3))
+            await pilot.pause()
+            assert table.row_count == 10 and table.cursor_key == reordered[0]
+            table.show_keys(reordered, cells_for(4))
+            await pilot.pause()
+            assert table.row_count == 3000
+            assert [str(c) for c in table.get_row_at(0)] == ["n2999", "4"]
+            assert [str(c) for c in table.get_row_at(2000)] == ["", ""]   # not seen yet
+            table.move_cursor(row=2000)
+            await pilot.pause()
+            assert [str(c) for c in table.get_row_at(2000)] == [reordered[2000], "4"]
 
     asyncio.run(scenario())

@@ -45,7 +45,8 @@ class OverviewScreen(ConsoleScreen):
     def render_snapshot(self, snapshot: ClusterSnapshot) -> None:
         self.query_one(SummaryHeader).show_snapshot(snapshot)
         table = self.table
-        table.marked &= {node.node_id for node in snapshot.nodes}   # marks of nodes gone are dropped
+        if table.marked:   # marks of nodes gone are dropped
+            table.marked &= {node.node_id for node in snapshot.nodes}
         table.show_snapshot(snapshot, self.omega.now())
 
     def status_detail(self) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import lru_cache, partial
+from functools import lru_cache
+from operator import itemgetter
 
 from textual.events import Resize
 
@@ -125,13 +126,13 @@ def sort_nodes(nodes, key: str, reverse: bool, now: datetime) -> list[Node]:
     descending = (key in _DESCENDING_FIRST) != reverse
     if key == "host":   # never missing, and already the tie-break: one sort (10,000 nodes every poll)
         return sorted(nodes, key=lambda n: natural_key(n.hostname), reverse=descending)
-    present, missing = [], []
-    for node in nodes:
-        (missing if _sort_value(node, key, now) is None else present).append(node)
-    present.sort(key=lambda n: natural_key(n.hostname))
-    present.sort(key=lambda n: _sort_value(n, key, now), reverse=descending)
+    valued = [(_sort_value(node, key, now), node) for node in nodes]   # each value worked out once
+    present = [pair for pair in valued if pair[0] is not None]
+    missing = [node for value, node in valued if value is None]
+    present.sort(key=lambda pair: natural_key(pair[1].hostname))
+    present.sort(key=itemgetter(0), reverse=descending)
     missing.sort(key=lambda n: natural_key(n.hostname))
-    return present + missing
+    return [node for _, node in present] + missing
 
 
 def node_haystack(node: Node) -> str:
@@ -184,15 +185,18 @@ class NodeTable(KeyedTable):
         self.filter_text = ""
         self.sparks = SparkHistory(SPARK_BUCKET_SECONDS, keep=2 * SPARK_WIDTH + 2)
         self._snapshot: ClusterSnapshot | None = None
+        self._nodes_by_id: dict[str, Node] = {}
+        self._sorted: tuple[tuple, list[Node]] | None = None   # (snapshot, sort, now), every node in order
         self._now: datetime | None = None
         self._metric_cells: dict[tuple[str, str], tuple] = {}
         self._fed_metrics: dict[str, tuple] = {}   # node id -> the metrics tuple last fed to the sparklines
-        self._haystacks: dict[str, tuple[tuple, str]] = {}   # node id -> (fields, what the filter searches)
+        self._haystacks: dict[str, tuple[Node, tuple, str]] = {}   # node id -> (node, fields, what the filter searches)
         self._layout: tuple[list[str], dict[str, int]] = layout_columns(80)
 
     def show_snapshot(self, snapshot: ClusterSnapshot, now: datetime) -> None:
         if snapshot is not self._snapshot:
             self._feed_sparks(snapshot)
+            self._nodes_by_id = {node.node_id: node for node in reversed(snapshot.nodes)}  # first one wins
         self._snapshot, self._now = snapshot, now
         self._render_rows()
 
@@ -211,6 +215,8 @@ class NodeTable(KeyedTable):
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
+        if not text.split():
+            self._haystacks.clear()   # it holds the nodes it last saw: none kept while no filter needs them
         self._render_rows()
 
     def refresh_rows(self) -> None:
@@ -267,13 +273,16 @@ class NodeTable(KeyedTable):
     def _render_rows(self) -> None:
         if self._snapshot is None or self._now is None:
             return
-        nodes = self._snapshot.nodes
+        # Sorted once per snapshot and sort: each keystroke of a filter then only filters (in order).
+        sorted_for = (self._snapshot, self.sort_key, self.sort_reverse, self._now)
+        if self._sorted is None or self._sorted[0][0] is not self._snapshot or self._sorted[0][1:] != sorted_for[1:]:
+            self._sorted = (sorted_for, sort_nodes(self._snapshot.nodes, self.sort_key, self.sort_reverse, self._now))
+        ordered = self._sorted[1]
         words = self.filter_text.lower().split()
         if words:
-            nodes = self._matching(nodes, words)
-        ordered = sort_nodes(nodes, self.sort_key, self.sort_reverse, self._now)
-        # Each row's cells are worked out only when the row is in view (see KeyedTable).
-        self.show_rows((node.node_id, partial(self._layout_cells, node)) for node in ordered)
+            ordered = self._matching(ordered, words)
+        # Each row's cells are worked out only when the row is in view (see KeyedTable.show_keys).
+        self.show_keys([node.node_id for node in ordered], self._layout_cells)
 
     def _matching(self, nodes, words: list[str]) -> list[Node]:
         """The nodes matching every word (see node_matches), each haystack kept while its fields stay."""
@@ -282,18 +291,20 @@ class NodeTable(KeyedTable):
             cache.clear()
         kept = []
         for node in nodes:
-            fields = (node.hostname, node.node_type, node.status, node.reachability, node.ip_address, node.labels)
             cached = cache.get(node.node_id)
-            if cached is None or cached[0] != fields:
-                cached = cache[node.node_id] = (fields, node_haystack(node))
-            haystack = cached[1]
+            if cached is None or cached[0] is not node:   # a new Node object: most have only new metrics
+                fields = (node.hostname, node.node_type, node.status, node.reachability, node.ip_address,
+                          node.labels)
+                haystack = cached[2] if cached is not None and cached[1] == fields else node_haystack(node)
+                cached = cache[node.node_id] = (node, fields, haystack)
+            haystack = cached[2]
             if all(word in haystack for word in words):
                 kept.append(node)
         return kept
 
-    def _layout_cells(self, node: Node) -> tuple[Cell, ...]:
+    def _layout_cells(self, node_id: str) -> tuple[Cell, ...]:
         keys, widths = self._layout
-        return self._cells(node, keys, widths)
+        return self._cells(self._nodes_by_id[node_id], keys, widths)
 
     def _metric_cell(self, node: Node, metric_type: str, width: int, taken_at: datetime) -> Cell:
         series = node.metric(metric_type)
