@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from textual.widgets._footer import FooterKey
 
 from omega_tui.data.models import HealthState
 from omega_tui.fixed_source import FixedSource
@@ -109,6 +112,29 @@ def test_navigation_between_every_screen_and_back():
             await pilot.press("1")
             await wait_for(pilot, lambda: isinstance(app.screen, OverviewScreen), "overview")
             assert app.screen.query_one(NodeTable).cursor_key == chosen
+
+    run(scenario())
+
+
+def test_switching_screens_does_not_pile_up_footer_keys():
+    # Each screen's footer composes its keys again whenever that screen comes back; Textual's
+    # Footer alone kept every key it ever showed (a leak that the soak run found).
+    app = make_app()
+
+    def footer_keys_alive() -> int:
+        gc.collect()
+        return sum(isinstance(thing, FooterKey) for thing in gc.get_objects())
+
+    async def scenario():
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for_snapshot(pilot)
+            counts = []
+            for _ in range(6):
+                for key in ("2", "3", "4", "1"):
+                    await pilot.press(key)
+                    await pilot.pause()
+                counts.append(footer_keys_alive())
+            assert counts[-1] <= counts[1], counts
 
     run(scenario())
 

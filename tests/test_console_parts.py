@@ -39,6 +39,14 @@ def test_sparkline_changes_only_its_last_character_within_a_bucket():
     assert series.text(now, 8) == second
 
 
+def test_a_sparkline_fed_now_and_then_forgets_buckets_too_old_to_show():
+    series = BucketedSeries(bucket_seconds=15, keep=10)
+    for i in range(7):   # one sample every 5 buckets (its screen shown now and then), for 7.5 min
+        series.add(T0 + timedelta(seconds=75 * i), 50)
+    assert len(series._buckets) <= 3   # within the last 10 buckets (+ 4 carried): the last three samples
+    assert series.text(T0 + timedelta(seconds=450), 8) == "▅▅▅▅▅▅▅▅"
+
+
 def test_node_table_columns_fit_80_and_200_columns():
     for width in (80, 120, 200):
         keys, widths = layout_columns(width)

@@ -13,6 +13,7 @@ import pytest
 import cluster_data as cd
 from omega_tui.config import Settings
 from omega_tui.data import actions
+from omega_tui.data.pg_reads import pg_node
 from omega_tui.data.poller import Poller
 
 
@@ -87,6 +88,19 @@ def test_resources_changed_or_deleted_and_nodes_deleted_or_added(poller, db):
     snap = poller.poll()
     assert [n.hostname for n in snap.nodes] == ["0-first", "a"]
     incremental_poll(poller)
+
+
+def test_a_nodes_allocations_are_parsed_again_only_when_their_text_changes():
+    # Reused from the node's previous row (no cache keyed by allocation texts, which are always new).
+    row = ("id-a", "a", None, "cpu", "active", 8, 32.0, 100.0, 0, None, '{"rack": "r1"}', None, None,
+           '[["cpu", 2, 8, "cores"]]', 1)
+    first = pg_node(row)
+    counts_changed = pg_node(row, 1, 2, before=(row, first))
+    assert counts_changed.node.allocations is first.node.allocations
+    assert counts_changed.node.sessions_total == 2
+    moved = row[:13] + ('[["cpu", 6, 8, "cores"]]', 1)
+    assert [(a.resource_type, a.allocated) for a in pg_node(moved, before=(row, first)).node.allocations] == [
+        ("cpu", 6.0)]
 
 
 def test_sessions_come_change_finish_and_go_with_the_nodes_counts(poller, db, clock):

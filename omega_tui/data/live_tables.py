@@ -116,7 +116,8 @@ class LiveTables:
             if before is not None and before[:3] == key:
                 entry = before
             else:
-                entry = (*key, pg_reads.pg_node(*key))
+                previous = (before[0], before[3]) if before is not None else None
+                entry = (*key, pg_reads.pg_node(*key, before=previous))
             built[node_id] = entry
             nodes.append(entry[3])
         self._built = built

@@ -166,15 +166,19 @@ def _labels_of(text) -> tuple[tuple[str, str], ...]:
     return as_labels(_json(text))
 
 
-@lru_cache(maxsize=1 << 14)
-def _allocations_of(text) -> tuple[Allocation, ...]:
-    return as_allocations(_json(text))
+def pg_node(row, running: int = 0, live: int = 0, before: tuple | None = None) -> PgNode:
+    """A NODES_SQL row as a PgNode, with its counts of running and live sessions.
 
-
-def pg_node(row, running: int = 0, live: int = 0) -> PgNode:
-    """A NODES_SQL row as a PgNode, with its counts of running and live sessions."""
+    `before`: the node's previous (row, PgNode); its allocations are reused while their text is the
+    same. (Not a cache keyed by the text: allocations change all the time, and such a cache
+    filled up with the texts of allocations long gone.)
+    """
     (node_id, hostname, ip, node_type, status, cores, memory, storage, gpus, gpu_memory, labels,
      last_heartbeat, updated_at, resources, _resource_rows) = row
+    if before is not None and before[0][13] == resources:
+        allocations = before[1].fields["allocations"]
+    else:
+        allocations = as_allocations(_json(resources))
     fields = dict(
         node_id=node_id,
         hostname=as_text(hostname) or "",
@@ -188,7 +192,7 @@ def pg_node(row, running: int = 0, live: int = 0) -> PgNode:
         gpu_memory_gb=as_number(gpu_memory),
         labels=_labels_of(labels),
         last_heartbeat=as_time(last_heartbeat),
-        allocations=_allocations_of(resources),
+        allocations=allocations,
         sessions_running=running,
         sessions_total=live,
     )

@@ -9,10 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from omega_tui.data.models import ClusterSnapshot
 from omega_tui.widgets.activity_line import ActivityLine
+from omega_tui.widgets.console_footer import ConsoleFooter
 from omega_tui.widgets.health_banner import HealthBanner, banner_lines
 from omega_tui.widgets.status_line import StatusLine
 
@@ -51,14 +51,14 @@ class ConsoleScreen(Screen):
         yield HealthBanner(id="health-banner")
         yield ActivityLine(id="activity")
         yield from self.compose_body()
-        yield Footer(compact=True)
+        yield ConsoleFooter(compact=True)
 
     def compose_body(self) -> ComposeResult:
         yield from ()
 
     def on_resize(self, event: Resize) -> None:
         # At 80 columns the screen's own keys need the room; ctrl+p still works (see the help).
-        self.query_one(Footer).show_command_palette = event.size.width >= 100
+        self.query_one(ConsoleFooter).show_command_palette = event.size.width >= 100
 
     def on_screen_resume(self) -> None:
         snapshot = self.omega.snapshot

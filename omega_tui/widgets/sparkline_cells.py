@@ -62,12 +62,16 @@ class BucketedSeries:
         self._last_at = stamp
         self._text = None
         bucket = self.bucket_of(at)
-        total, count = self._buckets.get(bucket, (0.0, 0))
-        self._buckets[bucket] = (total + value, count + 1)
-        oldest = bucket - self.keep - CARRY_BUCKETS
-        if len(self._buckets) > self.keep + CARRY_BUCKETS + 1:
-            for old in [b for b in self._buckets if b <= oldest]:
-                del self._buckets[old]
+        buckets = self._buckets
+        if bucket not in buckets:
+            # A new bucket: forget those too old to be shown. (By age, not only once there are
+            # too many: a series fed now and then, e.g. while its screen is shown, would
+            # otherwise hold on to old buckets until it had that many, which takes hours.)
+            oldest = bucket - self.keep - CARRY_BUCKETS
+            for old in [b for b in buckets if b <= oldest]:
+                del buckets[old]
+        total, count = buckets.get(bucket, (0.0, 0))
+        buckets[bucket] = (total + value, count + 1)
 
     def seed(self, history: Sequence[float], latest_at: datetime, step_seconds: float) -> None:
         """Fill from a history of values spaced `step_seconds` apart, the last one at `latest_at`."""
