@@ -41,6 +41,7 @@ from omega_tui.demo.embedded import EmbeddedPostgres, EmbeddedRedis
 from omega_tui.sim.durations import parse_duration
 
 DOWNTIME_SECONDS = 5.0
+SCREEN_SECONDS = 10.0   # the soak switches screens this often, as an operator might
 
 
 class SoakPoller(Poller):
@@ -84,7 +85,8 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
                 sim_restart, report: dict) -> None:
     duration = args.duration
     plan = restart_plan(duration, args.restarts)
-    # RSS "at start" is taken after a warm-up: every screen built and shown (quickly, in turn),
+    # RSS "at start" is taken after a warm-up: the same use as the rest of the run (a screen
+    # switch every SCREEN_SECONDS, so that each screen's bounded render caches fill as they will),
     # the short history loaded and the overview's sparkline buckets filled (22 buckets of 15 s,
     # 5.5 min). Growth after that is what leaks; a run shorter than ~12 min cannot tell.
     warmup = max(duration * 0.2, min(duration * 0.5, 360.0))
@@ -92,7 +94,7 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
     async with app.run_test(size=(160, 50)) as pilot:
         started = report["_started_mono"] = time.monotonic()
         screens = ["1", "2", "3", "1"]
-        next_key = started + 2
+        next_key = started + SCREEN_SECONDS
         while True:
             now = time.monotonic() - started
             if now >= duration:
@@ -120,7 +122,7 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
             if time.monotonic() >= next_key:    # use the console as an operator would
                 await pilot.press(screens[0])
                 screens.append(screens.pop(0))
-                next_key = time.monotonic() + (2 if now < warmup else 10)
+                next_key = time.monotonic() + SCREEN_SECONDS
             if not app.is_running:
                 report["errors"].append("the console stopped")
                 break
