@@ -6,13 +6,14 @@ read (late rows of a node are found, no row is read twice). A poll is a
 constant number of statements (seven queries; one more when live sessions
 finished, one more for new open events (see open_events.py), one more when
 the open events changed or every RESOLVED_READ_SECONDS for the resolved
-ones), in one read-only REPEATABLE READ
-transaction so they agree with each other; nodes and live sessions are read
-incrementally too, see live_tables.py; the first poll loads the short history
-of the first nodes shown, the next polls that of the others, in batches) and
-one Redis round trip (one request per master on a Redis Cluster). PollStats counts those queries and requests (a
-Redis reconnect adds its PING); connecting to PostgreSQL (with its SET TIME
-ZONE) and the transaction's BEGIN/ROLLBACK are not counted.
+ones), in one read-only REPEATABLE READ transaction so they agree with each
+other; nodes and live sessions are read incrementally too, see
+live_tables.py; the first poll loads the short history of the first nodes
+shown, the next polls that of the others, in batches) and one Redis round
+trip (one request per master on a Redis Cluster). PollStats counts those
+queries and requests (a Redis reconnect adds its PING); connecting to
+PostgreSQL (with its SET TIME ZONE) and the transaction's BEGIN/ROLLBACK are
+not counted.
 
 With read replicas (`settings.read_dsns`) the poll and the node-detail charts
 read the first replica that answers, plus one statement for its lag; see
@@ -46,12 +47,12 @@ from omega_tui.data.connect import (
     REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
 )
 from omega_tui.data.live_tables import LiveTables
-from omega_tui.data.open_events import OpenEvents
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
 )
 from omega_tui.data.node_detail import empty_detail, read_node_detail
+from omega_tui.data.open_events import OpenEvents
 from omega_tui.data.read_replicas import LAG_SQL, ReadSource, replica_lag
 from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachability
 from omega_tui.data.store_health import StoreHealthTracker
