@@ -11,7 +11,6 @@ the overview screen is imported with it: the others when first shown.
 
 from __future__ import annotations
 
-import gc
 import os
 
 # Textual reads TEXTUAL_FPS once, when it is first imported: fewer frames over SSH.
@@ -37,6 +36,7 @@ from omega_tui.config import Settings  # noqa: E402
 from omega_tui.confirmation import Confirmation  # noqa: E402
 from omega_tui.data.actions import ActionResult, current_actor  # noqa: E402
 from omega_tui.data.models import ClusterSnapshot, NodeDetail  # noqa: E402
+from omega_tui.garbage_collection import tune_garbage_collector  # noqa: E402
 from omega_tui.messages import ActionsDone, OpenAlert, OpenNode, OpenSession, PollFailed, SnapshotReady  # noqa: E402
 from omega_tui.poll_schedule import PollSchedule, Stopped  # noqa: E402
 from omega_tui.screens.confirm import ConfirmScreen  # noqa: E402
@@ -103,19 +103,6 @@ def import_other_screens() -> None:
     import omega_tui.screens.audit  # noqa: F401
     import omega_tui.screens.node_detail  # noqa: F401
     import omega_tui.screens.sessions  # noqa: F401
-
-
-# Collections of the oldest generation: at most one per this many younger ones (Python's default: 10).
-# With 10,000 nodes the heap holds millions of objects and each full collection stops every thread,
-# keys included, for about half a second; at the default that came every few polls. Snapshots are
-# freed by reference counting (they hold no cycles), so the full collections only find the few
-# cycles Textual leaves (closed screens), a few minutes later instead.
-FULL_COLLECTION_EVERY = 1000
-
-
-def tune_garbage_collector() -> None:
-    first, second, _ = gc.get_threshold()
-    gc.set_threshold(first, second, FULL_COLLECTION_EVERY)
 
 
 class OmegaApp(App):
@@ -523,6 +510,7 @@ def run_console(settings: Settings, *, theme: str | None = None, source: DataSou
         from omega_tui.data.poller import Poller
         from omega_tui.first_poll import FirstPollAhead
 
+        tune_garbage_collector()   # before the first poll, which builds most of the heap
         source = FirstPollAhead(Poller(settings))   # polls while the app is built and mounted
         actions = None if settings.read_only else ActionRunner(settings)
     try:

@@ -337,7 +337,9 @@ def cmd_console(args: argparse.Namespace) -> int:
     source = _console_source(args, settings)
     if not args.fixed_data:
         from omega_tui.first_poll import FirstPollAhead
+        from omega_tui.garbage_collection import tune_garbage_collector
 
+        tune_garbage_collector()   # before the first poll, which builds most of the heap
         source = FirstPollAhead(source)   # polls while Textual is imported and the first screen built
     actions = None
     if not args.fixed_data and not settings.read_only:

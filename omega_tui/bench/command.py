@@ -150,8 +150,11 @@ def bench_command(args: argparse.Namespace) -> int:
     from omega_tui.cli import CommandError, _require_dsn, settings_from
     from omega_tui.demo.embedded import EmbeddedServerError
 
+    from omega_tui.garbage_collection import tune_garbage_collector
+
     options = BenchOptions(sizes=args.nodes, history=args.history, polls=args.polls, naive_polls=args.naive_polls,
                            seed=args.seed, naive=not args.no_naive)
+    tune_garbage_collector()   # the pollers measured as the console runs them (the naive one too: same process)
     external = bool(args.dsn or args.redis_url or args.profile)
     started = time.monotonic()
     try:

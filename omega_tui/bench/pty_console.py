@@ -52,6 +52,7 @@ def child_main() -> None:
     from omega_tui.config import Settings
     from omega_tui.data.poller import Poller
     from omega_tui.first_poll import FirstPollAhead
+    from omega_tui.garbage_collection import tune_garbage_collector
 
     marks = open(os.environ[ENV_MARKS], "a", buffering=1)
 
@@ -64,6 +65,7 @@ def child_main() -> None:
     settings = Settings(dsn=os.environ[ENV_DSN], redis_url=os.environ[ENV_REDIS],
                         refresh=float(os.environ.get(ENV_REFRESH, "2")),
                         read_dsns=tuple(filter(None, os.environ.get(ENV_READ_DSNS, "").split("\n"))))
+    tune_garbage_collector()
     source = FirstPollAhead(MarkingPoller(settings))
     from omega_tui.app import run_console
 
