@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -90,6 +91,12 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
     # the short history loaded and the overview's sparkline buckets filled (22 buckets of 15 s,
     # 5.5 min). Growth after that is what leaks; a run shorter than ~12 min cannot tell.
     warmup = max(duration * 0.2, min(duration * 0.5, 360.0))
+    # ... and after the collector's first full collection: the console makes them rare
+    # (garbage_collection.py), so until then cyclic garbage piles up once, to a level it then
+    # keeps. Not later than half the run, so that there is a run left to measure.
+    full_collections = []
+    gc.callbacks.append(lambda phase, info: phase == "stop" and info["generation"] == 2
+                        and full_collections.append(time.monotonic()))
     next_sample = 0.0
     async with app.run_test(size=(160, 50)) as pilot:
         started = report["_started_mono"] = time.monotonic()
@@ -102,7 +109,7 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
             if now >= next_sample:
                 report["rss_samples_mb"].append((round(now), round(rss_mb(), 1)))
                 next_sample = now + 30
-            if report["rss_start_mb"] is None and now >= warmup:
+            if report["rss_start_mb"] is None and now >= warmup and (full_collections or now >= duration * 0.5):
                 report["rss_start_mb"] = rss_mb()
                 report["rss_start_at_s"] = round(now, 1)
                 if args.trace_memory:
@@ -128,6 +135,7 @@ async def drive(app: OmegaApp, poller: SoakPoller, args, pg: EmbeddedPostgres, r
                 break
             await pilot.pause(0.5)
         report["rss_end_mb"] = rss_mb()
+        report["full_collections_at_s"] = [round(t - started) for t in full_collections]
         from omega_tui.widgets.safe_text import _clean
         report["clean_cache_entries"] = _clean.cache_info().currsize   # a bounded cache that fills over hours
         if args.trace_memory and "_trace_start" in report:
