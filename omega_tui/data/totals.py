@@ -45,6 +45,7 @@ def _mean_history(nodes: list[Node], metric: str) -> tuple[float, ...]:
 
 
 def cluster_totals(nodes: list[Node], sessions: list[Session], alerts: list[Alert]) -> ClusterTotals:
+    """The totals counted afresh: what ClusterTotalsBuilder keeps up to date poll by poll."""
     # Means cover nodes not known to be unreachable: when Redis is down
     # (reachability unknown) the PostgreSQL figures still count.
     counted = [n for n in nodes if n.reachability not in _UNREACHABLE]
