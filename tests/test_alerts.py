@@ -233,3 +233,58 @@ def test_open_events_are_read_whole_only_when_new(dsn, redis_url):
     # The keys, the new event whole, and the resolved events (the open ones changed).
     assert with_new.stats.sql_statements == quiet + 2
     assert [a.alert_id for a in after.alerts] == [f"event:{second_event}"]   # no longer an alert severity
+
+
+def _pending_session(minutes_ago: float, now, **changes):
+    from dataclasses import replace
+
+    from omega_tui.data.models import Session
+    session = Session(session_id="s1", session_name="render", user_id=None, username="gina",
+                      session_type="batch", status="pending", priority=1, cpu_request=1.0,
+                      memory_request_gb=1.0, gpu_request=0, node_id=None, node_hostname=None,
+                      created_at=now - timedelta(minutes=minutes_ago), start_time=None, end_time=None)
+    return replace(session, **changes)
+
+
+def test_a_pending_alert_is_rebuilt_only_when_its_session_or_its_minutes_change():
+    from omega_tui.data.alerts import AlertBuilder
+    from omega_tui.data.metric_history import MetricHistory
+
+    now = cd.utc_now()
+    builder = AlertBuilder({}, pending_alert_seconds=600)
+
+    def pending_alert(session, at):
+        alerts = builder.build(nodes=[], node_changed_at={}, last_heartbeat_seen={}, sessions=[session],
+                               open_events=[], history=MetricHistory(), now=at)
+        assert [a.alert_id for a in alerts] == ["pending:s1"]
+        return alerts[0]
+
+    session = _pending_session(11.2, now)
+    first = pending_alert(session, now)
+    assert "pending for 11 min" in first.message
+    assert pending_alert(session, now + timedelta(seconds=10)) is first          # nothing changed
+    later = pending_alert(session, now + timedelta(seconds=20))                  # 11.53 min: shows 12
+    assert later is not first and "pending for 12 min" in later.message
+    renamed = _pending_session(11.2, now, session_name="render-2")              # the session's row changed
+    assert "render-2" in pending_alert(renamed, now + timedelta(seconds=21)).message
+    assert builder.build(nodes=[], node_changed_at={}, last_heartbeat_seen={}, sessions=[_pending_session(5, now)],
+                         open_events=[], history=MetricHistory(), now=now) == []   # not long enough
+
+
+def test_alerts_sort_by_severity_then_newest_then_id():
+    import random
+
+    from omega_tui.data.alerts import SEVERITY_ORDER, sort_alerts
+    from omega_tui.data.models import Alert
+
+    rng = random.Random(11)
+    now = cd.utc_now()
+    alerts = [Alert(alert_id=f"a{rng.randrange(1000):03d}-{n}", kind=AlertKind.EVENT,
+                    severity=rng.choice(["critical", "error", "warning", "info", "odd"]), title="t", message="m",
+                    since=rng.choice([None, now, now - timedelta(minutes=rng.randrange(5))]))
+              for n in range(200)]
+    # The definition, one key at a time (stable sorts): id, then newest first, then severity.
+    by_id = sorted(alerts, key=lambda a: a.alert_id)
+    newest_first = sorted(by_id, key=lambda a: a.since.timestamp() if a.since else float("-inf"), reverse=True)
+    expected = sorted(newest_first, key=lambda a: SEVERITY_ORDER.get(a.severity, len(SEVERITY_ORDER)))
+    assert sort_alerts(alerts) == expected

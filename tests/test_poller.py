@@ -628,6 +628,7 @@ def test_a_series_built_from_the_last_one_matches_its_samples_after_appends_corr
 def test_queued_sessions_are_reused_only_while_the_session_and_its_position_are_unchanged():
     from dataclasses import replace
 
+    from omega_tui.data.held_sessions import HeldSessions
     from omega_tui.data.models import Session
     from omega_tui.data.redis_live import RedisReading
 
@@ -639,9 +640,14 @@ def test_queued_sessions_are_reused_only_while_the_session_and_its_position_are_
         return replace(base, **changes)
 
     def queued(poller, sessions, queue):
-        poller._sessions = sessions
+        held = HeldSessions()
+        held.replace_all(sessions)
+        poller._sessions = held.view()
         poller._redis_reading = RedisReading(heartbeats={}, discovered=(), queue=tuple(queue), problems=(), round_trips=1)
-        return {s.session_id: s for s in poller._sessions_with_queue([])}
+        listed, pending = poller._sessions_with_queue([])
+        assert [s.session_id for s in pending] == [s.session_id for s in listed]   # all pending here
+        assert all(a is b for a, b in zip(pending, listed))
+        return {s.session_id: s for s in listed}
 
     poller = Poller(Settings(dsn=None, redis_url=None))
     a, b = session("a"), session("b")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -59,7 +60,7 @@ def test_totals_kept_from_changed_nodes_match_a_fresh_count(monkeypatch):
                 back = [n for n in snap.nodes if n.node_id not in present][:1]
                 gone = rng.randrange(len(nodes))
                 nodes = nodes[:gone] + nodes[gone + 1:] + back
-        built = builder.build(nodes, list(snap.sessions), list(snap.alerts))
+        built = builder.build(nodes, Counter(s.status for s in snap.sessions), list(snap.alerts))
         _assert_same(built, cluster_totals(nodes, list(snap.sessions), list(snap.alerts)))
     assert any(n.reachability is Reachability.MISSING for n in nodes)
 
@@ -67,6 +68,6 @@ def test_totals_kept_from_changed_nodes_match_a_fresh_count(monkeypatch):
 def test_totals_of_no_nodes_after_some():
     snap = FixedSource().snapshot
     builder = ClusterTotalsBuilder()
-    builder.build(list(snap.nodes), [], [])
-    empty = builder.build([], [], [])
+    builder.build(list(snap.nodes), {}, [])
+    empty = builder.build([], {}, [])
     assert empty.cpu_percent is None and empty.cpu_history == () and empty.nodes_by_status == ()

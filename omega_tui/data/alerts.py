@@ -61,12 +61,7 @@ def _failed(node: Node, changed_at: datetime | None) -> _Condition:
         since=changed_at, node_id=node.node_id, source="console"), changed_at is not None)
 
 
-def _pending(session: Session, now: datetime, limit_seconds: float) -> _Condition | None:
-    if session.status != "pending" or session.created_at is None:
-        return None
-    waited = (now - session.created_at).total_seconds()
-    if waited <= limit_seconds:
-        return None
+def _pending_condition(session: Session, waited: float) -> _Condition:
     where = f", queue position {session.queue_position + 1}" if session.queue_position is not None else ", not in the queue"
     who = f" ({session.username})" if session.username else ""
     return _Condition(Alert(
@@ -88,6 +83,10 @@ class AlertBuilder:
         # node id -> (Node, its threshold conditions): a node that is the same object as last
         # poll (nothing about it changed, see Poller._nodes) has the same ones.
         self._over: dict[str, tuple[Node, list[_Condition]]] = {}
+        # session id -> (Session, condition, until): a session pending too long that is the same
+        # object has the same condition until its message's minutes change (thousands of them
+        # on a busy cluster: not built again every poll).
+        self._waiting: dict[str, tuple[Session, _Condition, datetime]] = {}
 
     def build(
         self,
@@ -115,9 +114,7 @@ class AlertBuilder:
                 over[node.node_id] = (node, found)
                 conditions.extend(found)
         self._over = over
-        for session in sessions:
-            if (condition := _pending(session, now, self.pending_alert_seconds)) is not None:
-                conditions.append(condition)
+        conditions.extend(self._pending(sessions, now))
 
         alerts = list(open_events)
         since_now: dict[str, datetime] = {}
@@ -133,6 +130,27 @@ class AlertBuilder:
         self._since = since_now       # conditions that cleared are forgotten: a return is a new occurrence
         self._start_unknown = start_unknown
         return alerts
+
+    def _pending(self, sessions: list[Session], now: datetime) -> list[_Condition]:
+        limit = self.pending_alert_seconds
+        last, waiting, found = self._waiting, {}, []
+        for session in sessions:
+            if session.status != "pending" or session.created_at is None:
+                continue
+            before = last.get(session.session_id)
+            if before is not None and before[0] is session and now < before[2]:
+                entry = before
+            else:
+                waited = (now - session.created_at).total_seconds()
+                if waited <= limit:
+                    continue
+                # The message shows whole minutes: it changes when the wait reaches the next half minute.
+                until = session.created_at + timedelta(minutes=int(waited / 60 + 0.5) + 0.5)
+                entry = (session, _pending_condition(session, waited), until)
+            waiting[session.session_id] = entry
+            found.append(entry[1])
+        self._waiting = waiting
+        return found
 
     def _thresholds(self, node: Node, history: MetricHistory) -> list[_Condition]:
         found = []
@@ -172,8 +190,14 @@ class AlertBuilder:
         return acknowledged_at >= alert.since - ACK_GRACE
 
 
+def _alert_order(alert: Alert):
+    return (SEVERITY_ORDER.get(alert.severity, len(SEVERITY_ORDER)),
+            -alert.since.timestamp() if alert.since else _LAST, alert.alert_id)
+
+
+_LAST = float("inf")
+
+
 def sort_alerts(alerts: list[Alert]) -> list[Alert]:
     """By severity (critical, error, warning, anything else), then newest first, then id."""
-    by_id = sorted(alerts, key=lambda a: a.alert_id)
-    newest_first = sorted(by_id, key=lambda a: a.since.timestamp() if a.since else float("-inf"), reverse=True)
-    return sorted(newest_first, key=lambda a: SEVERITY_ORDER.get(a.severity, len(SEVERITY_ORDER)))
+    return sorted(alerts, key=_alert_order)

@@ -16,17 +16,11 @@ joined into sessions), when a node's hostname changed or a node came or went
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 from omega_tui.data import pg_reads
-from omega_tui.data.models import Session
+from omega_tui.data.held_sessions import EMPTY, HeldSessions, LiveSessions
 
 FULL_READ_SECONDS = 60.0
-
-
-def _session_order(session: Session):
-    # As PostgreSQL's ORDER BY created_at, session_id (NULLs last; uuid text sorts as the uuid).
-    return (session.created_at is None, session.created_at or 0, session.session_id)
 
 
 class LiveTables:
@@ -35,13 +29,14 @@ class LiveTables:
     def __init__(self, clock=time.monotonic):
         self._clock = clock
         self.nodes: list[pg_reads.PgNode] = []     # in NODES_SQL's order, with their session counts
-        self.sessions: list[Session] = []         # oldest first
+        self.sessions: LiveSessions = EMPTY
         self.full = False                         # the last read was a full one
         self._since: int | None = None            # snapshot xmin of the last read; None: read everything
         self._conn = None                         # the connection that snapshot was taken on
         self._full_at = 0.0
         self._rows: dict[str, tuple] = {}         # node -> its NODES_SQL row, in order
         self._built: dict[str, tuple] = {}        # node -> (row, running, live, PgNode): reused while unchanged
+        self._held = HeldSessions()
 
     def read(self, db) -> None:
         """One poll's reads, in the caller's transaction. Raises psycopg errors; then nothing changes."""
@@ -60,16 +55,22 @@ class LiveTables:
             rows = self._read_nodes(db, since)
 
         if session_count >= pg_reads.MAX_SESSIONS:
-            sessions = pg_reads.read_live_sessions(db, live)   # only the oldest MAX_SESSIONS: not followed row by row
+            # Only the oldest MAX_SESSIONS: not followed row by row.
+            every_session, changes = pg_reads.read_live_sessions(db, live), None
         else:
-            sessions = self._read_sessions(db, since, session_count, live)
+            every_session, changes = self._read_sessions(db, since, session_count, live)
 
         # Every read succeeded: take them all.
         if since is None:
             self._full_at = self._clock()
         self.full = since is None
         self._since, self._conn = snapshot, conn
-        self._rows, self.sessions = rows, sessions
+        self._rows = rows
+        if changes is None:
+            self._held.replace_all(every_session)
+        else:
+            self._held.update(*changes)
+        self.sessions = self._held.view()
         self.nodes = self._build_nodes()
 
     def _read_nodes(self, db, since) -> dict[str, tuple] | None:
@@ -84,31 +85,24 @@ class LiveTables:
             rows[row[0]] = row
         return rows
 
-    def _read_sessions(self, db, since, live_count: int, live: list[str]) -> list[Session]:
-        if since is None or len(self.sessions) >= pg_reads.MAX_SESSIONS:
-            return pg_reads.read_live_sessions(db, live)
-        held = {s.session_id: s for s in self.sessions}
+    def _read_sessions(self, db, since, live_count: int, live: list[str]):
+        """(every live session, None) to hold those instead, or (None, (changed sessions, live ids or
+        None)) to update the held ones with."""
+        held = self._held
+        if since is None or len(held) >= pg_reads.MAX_SESSIONS:
+            return pg_reads.read_live_sessions(db, live), None
         changed = pg_reads.read_changed_sessions(db, since, live)
-        for session in changed:
-            held[session.session_id] = session
-        if len(held) != live_count:
-            # Some held sessions are no longer live: they finished (an update, but out of the
-            # live set the read above sees) or were deleted.
-            still_live = pg_reads.read_live_session_ids(db, live)
-            held = {session_id: session for session_id, session in held.items() if session_id in still_live}
-            if len(held) != live_count:
-                return pg_reads.read_live_sessions(db, live)
-        elif not changed:
-            return self.sessions
-        return sorted(held.values(), key=_session_order)
+        if held.count_after(changed) == live_count:
+            return None, (changed, None)
+        # Some held sessions are no longer live: they finished (an update, but out of the
+        # live set the read above sees) or were deleted.
+        still_live = pg_reads.read_live_session_ids(db, live)
+        if held.count_after(changed, still_live) != live_count:
+            return pg_reads.read_live_sessions(db, live), None
+        return None, (changed, still_live)
 
     def _build_nodes(self) -> list[pg_reads.PgNode]:
-        running, live = Counter(), Counter()
-        for session in self.sessions:
-            if session.node_id is not None:
-                live[session.node_id] += 1
-                if session.status == "running":
-                    running[session.node_id] += 1
+        running, live = self._held.running, self._held.live
         last, built, nodes = self._built, {}, []
         for node_id, row in self._rows.items():
             key = (row, running[node_id], live[node_id])

@@ -46,6 +46,8 @@ from omega_tui.data.audit_trail import AuditTrail
 from omega_tui.data.connect import (
     REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
 )
+from omega_tui.data.held_sessions import EMPTY as EMPTY_SESSIONS
+from omega_tui.data.held_sessions import LiveSessions
 from omega_tui.data.live_tables import LiveTables
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import (
@@ -104,6 +106,7 @@ class Poller:
         self._history = MetricHistory()
         self._live_tables = LiveTables()
         self._placed_sessions: dict = {}   # session id -> (session as read, queue position, session with it)
+        self._with_queue: tuple = (None, None, [], [])   # (LiveSessions, queue, sessions, pending) last built
         self._built_nodes: dict = {}       # node id -> (PgNode, heartbeat, reachability, series, Node): see _nodes
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
@@ -113,7 +116,7 @@ class Poller:
 
         # The last data each store gave; kept while that store is unavailable.
         self._pg_nodes: list[pg_reads.PgNode] = []
-        self._sessions: list[Session] = []
+        self._sessions: LiveSessions = EMPTY_SESSIONS
         self._open_events: list[Alert] = []
         self._resolved: list[Alert] = []
         self._open_event_ids: list[str] = []
@@ -200,12 +203,12 @@ class Poller:
         redis_fresh = not self._closed.is_set() and self._redis_health.due(now) and self._read_redis(now, counts)
 
         nodes = self._nodes(now, redis_fresh, notices)
-        sessions = self._sessions_with_queue(notices)
+        sessions, pending = self._sessions_with_queue(notices)
         alerts = self._alerts.build(
             nodes=nodes,
             node_changed_at={p.node.node_id: p.updated_at for p in self._pg_nodes},
             last_heartbeat_seen=self._last_heartbeat_seen,
-            sessions=sessions,
+            sessions=pending,
             open_events=self._open_events,
             history=self._history,
             now=now,
@@ -222,7 +225,7 @@ class Poller:
             nodes=tuple(nodes),
             sessions=tuple(sessions),
             alerts=tuple(alerts),
-            totals=self._totals.build(nodes, sessions, alerts),
+            totals=self._totals.build(nodes, self._sessions.statuses, alerts),
             postgres=self._postgres_health(),
             redis=self._redis_health.health(),
             stats=PollStats(
@@ -561,35 +564,43 @@ class Poller:
             notices.append(f"{malformed} heartbeat(s) malformed")
         return nodes
 
-    def _sessions_with_queue(self, notices: list[str]) -> list[Session]:
+    def _sessions_with_queue(self, notices: list[str]) -> tuple[list[Session], list[Session]]:
+        """The live sessions, and the pending ones, with their queue positions."""
+        live = self._sessions
         queue = self._redis_reading.queue if self._redis_reading is not None else None
         if not queue:
-            return list(self._sessions)
+            self._placed_sessions = {}
+            return live.ordered, live.pending
         positions: dict[str, int] = {}
         for position, session_id in enumerate(queue):
             positions.setdefault(session_id, position)
         # Sessions with a queue position are new objects; reuse last poll's when nothing changed:
         # the same session object as read (the row cache keeps it while its row is unchanged) at
         # the same position. Compared by identity: hashing a whole Session costs more than replace().
-        last, placed, sessions = self._placed_sessions, {}, []
-        for session in self._sessions:
-            position = positions.get(session.session_id)
-            if position is not None:
-                before = last.get(session.session_id)
-                if before is not None and before[0] is session and before[1] == position:
-                    queued = before[2]
-                else:
-                    queued = replace(session, queue_position=position)
-                placed[session.session_id] = (session, position, queued)
-                session = queued
-            sessions.append(session)
+        last, placed, strays, moved = self._placed_sessions, {}, 0, False
+        for session_id, position in positions.items():
+            session = live.by_id.get(session_id)
+            if session is None or session.status != "pending":
+                strays += 1
+                if session is None:
+                    continue
+            before = last.get(session_id)
+            if before is not None and before[0] is session and before[1] == position:
+                queued = before[2]
+            else:
+                queued, moved = replace(session, queue_position=position), True
+            placed[session_id] = (session, position, queued)
         self._placed_sessions = placed
-        pending = {s.session_id for s in self._sessions if s.status == "pending"}
-        complete = len(self._sessions) < pg_reads.MAX_SESSIONS   # else an unlisted pending session is no stray
-        strays = sum(1 for session_id in positions if session_id not in pending) if complete else 0
-        if strays:
+        complete = len(live.ordered) < pg_reads.MAX_SESSIONS   # else an unlisted pending session is no stray
+        if strays and complete:
             notices.append(f"{strays} id(s) in queue:pending_sessions are not pending sessions")
-        return sessions
+        last_live, last_count, sessions, pending = self._with_queue
+        if moved or live is not last_live or len(placed) != last_count:
+            swap = {session_id: entry[2] for session_id, entry in placed.items()}
+            sessions = [swap.get(s.session_id, s) for s in live.ordered]
+            pending = [swap.get(s.session_id, s) for s in live.pending]
+            self._with_queue = (live, len(placed), sessions, pending)
+        return sessions, pending
 
     def _data_notices(self) -> list[str]:
         notices = []
@@ -599,7 +610,7 @@ class Poller:
             notices.extend(self._redis_reading.problems)
         if len(self._pg_nodes) >= pg_reads.MAX_NODES:
             notices.append(f"only the first {pg_reads.MAX_NODES} nodes are shown")
-        if len(self._sessions) >= pg_reads.MAX_SESSIONS:
+        if len(self._sessions.ordered) >= pg_reads.MAX_SESSIONS:
             notices.append(f"only the oldest {pg_reads.MAX_SESSIONS} live sessions are shown")
         if len(self._open_events) >= pg_reads.MAX_OPEN_EVENTS:
             notices.append(f"only the newest {pg_reads.MAX_OPEN_EVENTS} unresolved events are shown")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
+from collections.abc import Mapping
 
 from omega_tui.data.models import (
     HISTORY_POINTS, NODE_STATUSES, SESSION_STATUSES, SEVERITIES, Alert, ClusterTotals, Node, Reachability, Session,
@@ -14,7 +15,10 @@ _UNREACHABLE = (Reachability.STALE, Reachability.MISSING)
 
 def _ordered_counts(values, known_order) -> tuple[tuple[str, int], ...]:
     """Counts in the usual order of known values, then unknown values by name."""
-    counts = Counter(values)
+    return _in_order(Counter(values), known_order)
+
+
+def _in_order(counts: Mapping[str, int], known_order) -> tuple[tuple[str, int], ...]:
     known = [(v, counts[v]) for v in known_order if v in counts]
     others = sorted((v, n) for v, n in counts.items() if v not in known_order)
     return tuple(known + others)
@@ -120,7 +124,8 @@ class ClusterTotalsBuilder:
         self._sums: dict[str, _MetricSums] = {}
         self._polls_since_recount = FULL_RECOUNT_POLLS
 
-    def build(self, nodes: list[Node], sessions: list[Session], alerts: list[Alert]) -> ClusterTotals:
+    def build(self, nodes: list[Node], session_statuses: Mapping[str, int], alerts: list[Alert]) -> ClusterTotals:
+        """`session_statuses`: status -> live sessions (kept up to date by held_sessions.py)."""
         counted = {n.node_id: n for n in nodes if n.reachability not in _UNREACHABLE}
         self._polls_since_recount += 1
         if self._polls_since_recount >= FULL_RECOUNT_POLLS:
@@ -146,6 +151,6 @@ class ClusterTotalsBuilder:
             cpu_history=cpu.history(),
             memory_history=memory.history(),
             gpu_history=gpu.history(),
-            sessions_by_status=_ordered_counts((s.status for s in sessions), SESSION_STATUSES),
+            sessions_by_status=_in_order(session_statuses, SESSION_STATUSES),
             alerts_by_severity=_ordered_counts((a.severity for a in alerts), SEVERITIES),
         )
