@@ -122,7 +122,11 @@ class AlertBuilder:
         for condition in conditions:
             alert = condition.alert
             earlier = self._since.get(alert.alert_id)
-            since = min((t for t in (alert.since, earlier) if t is not None), default=now)
+            since = alert.since
+            if earlier is not None:
+                since = earlier if since is None else min(since, earlier)
+            elif since is None:
+                since = now
             since_now[alert.alert_id] = since
             if not condition.start_known:
                 start_unknown.add(alert.alert_id)

@@ -75,11 +75,33 @@ class MetricHistory:
         """Merge (node_id, metric_type, time_us, value, unit) rows; returns how many were new."""
         new = 0
         watermark = self.watermark
-        held = self._series
+        held, points = self._series, self.points
+        touched, changed = self._touched, self._changed
         for node_id, metric_type, micros, value, unit in rows:
-            # Fast path for the overlap: most rows at or before the newest sample are held already.
             node = held.get(node_id)
             series = node.get(metric_type) if node is not None else None
+            # The usual row: the next sample of a series held, appended in place.
+            if series is not None and series.times and micros is not None and micros > series.times[-1]:
+                try:
+                    finite = math.isfinite(value)
+                except TypeError:
+                    finite = False
+                if finite:
+                    times, values = series.times, series.values
+                    times.append(micros)
+                    values.append(float(value))
+                    if len(times) > points:
+                        del times[0]
+                        del values[0]
+                    series.unit = unit if isinstance(unit, str) else None
+                    series.built = None
+                    touched.add(node_id)
+                    changed.add(node_id)
+                    new += 1
+                    if watermark is None or micros > watermark:
+                        watermark = micros
+                    continue
+            # Fast path for the overlap: most rows at or before the newest sample are held already.
             if series is not None and series.times and micros is not None and micros <= series.times[-1]:
                 times = series.times
                 i = bisect_left(times, micros)
@@ -98,9 +120,9 @@ class MetricHistory:
                     continue
             if self._add(series, micros, float(value), unit):
                 new += 1
-                self._touched.add(node_id)
+                touched.add(node_id)
             if series.built is None:
-                self._changed.add(node_id)
+                changed.add(node_id)
             if watermark is None or micros > watermark:
                 watermark = micros
         self.watermark = watermark
@@ -216,23 +238,25 @@ class MetricHistory:
         if names is None:
             names = self._node_names[node_id] = (
                 [m for m in CANONICAL_METRICS if m in node] + sorted(m for m in node if m not in CANONICAL_METRICS))
-        moments: dict[int, datetime] = {}   # a node's series mostly share their latest sample time
-        built = self._node_series[node_id] = tuple(
-            self._built(name, node[name], moments) for name in names if node[name].values)
+        built = []
+        moment_us = moment = None   # a node's series mostly share their latest sample time
+        for name in names:
+            series = node[name]
+            metric = series.built
+            if metric is None:
+                values = series.values
+                if not values:
+                    continue
+                if series.times[-1] != moment_us:
+                    moment_us = series.times[-1]
+                    moment = to_datetime(moment_us)
+                # Positional arguments: a third quicker than keywords, and this runs for every new sample.
+                metric = series.built = MetricSeries(
+                    name, series.unit or METRIC_UNITS.get(name), values[-1], moment, values[:])
+            built.append(metric)
+        built = self._node_series[node_id] = tuple(built)
         self._changed.discard(node_id)
         return built
-
-    @staticmethod
-    def _built(metric_type: str, series: _Series, moments: dict[int, datetime]) -> MetricSeries:
-        if series.built is None:
-            values, micros = series.values, series.times[-1]
-            latest_at = moments.get(micros)
-            if latest_at is None:
-                latest_at = moments[micros] = to_datetime(micros)
-            unit = series.unit or METRIC_UNITS.get(metric_type)
-            # Positional arguments: a third quicker than keywords, and this runs for every new sample.
-            series.built = MetricSeries(metric_type, unit, values[-1], latest_at, values[:])
-        return series.built
 
     def over_since(self, node_id: str, metric_type: str, limit: float) -> tuple[datetime, datetime, bool] | None:
         """The current run of samples above `limit`: (first sample, latest sample, start known).

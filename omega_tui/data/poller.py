@@ -532,18 +532,26 @@ class Poller:
         # nodes in a poll, so screens can tell unchanged rows by identity and nothing is rebuilt.
         last, built, nodes = self._built_nodes, {}, []
         series_of = self._history.series_of
+        reading = self._redis_reading
+        heartbeats = reading.heartbeats if reading is not None else {}
         for pg_node in self._pg_nodes:
             node_id = pg_node.node.node_id
-            state, heartbeat = self._heartbeat_state(node_id, now, redis_fresh)
+            # As _heartbeat_state(), written out: this runs for every node every poll.
+            heartbeat = heartbeats.get(node_id)
+            if redis_fresh and (heartbeat is not None or node_id in heartbeats):
+                state = reachability(heartbeat, now)[0]
+            else:
+                state = Reachability.UNKNOWN
             metrics = series_of(node_id)
             before = last.get(node_id)
             if (before is not None and before[0] is pg_node and before[1] is heartbeat and before[2] is state
                     and before[3] is metrics):
-                node = before[4]
+                entry = before
             else:
-                node = Node(**pg_node.fields, reachability=state, heartbeat=heartbeat, metrics=metrics)
-            built[node_id] = (pg_node, heartbeat, state, metrics, node)
-            nodes.append(node)
+                entry = (pg_node, heartbeat, state, metrics,
+                         Node(**pg_node.fields, reachability=state, heartbeat=heartbeat, metrics=metrics))
+            built[node_id] = entry
+            nodes.append(entry[4])
         self._built_nodes = built
         # Heartbeating nodes PostgreSQL does not know; only meaningful once PostgreSQL answered.
         reading = self._redis_reading

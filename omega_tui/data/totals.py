@@ -7,7 +7,8 @@ from collections import Counter
 from collections.abc import Mapping
 
 from omega_tui.data.models import (
-    HISTORY_POINTS, NODE_STATUSES, SESSION_STATUSES, SEVERITIES, Alert, ClusterTotals, Node, Reachability, Session,
+    HISTORY_POINTS, NODE_STATUSES, SESSION_STATUSES, SEVERITIES, Alert, ClusterTotals, MetricSeries, Node, Reachability,
+    Session,
 )
 
 _UNREACHABLE = (Reachability.STALE, Reachability.MISSING)
@@ -74,11 +75,12 @@ FULL_RECOUNT_POLLS = 150   # sums kept by adding and taking away drift a little:
 class _MetricSums:
     """Sums over the counted nodes of one metric: latest values, and history steps aligned at the newest.
 
-    Full-length histories are added and taken away a whole history at a time
-    (map() runs in C); the few shorter ones (still filling in) step by step.
+    Full-length histories are added and taken away all at once, column by
+    column (zip() and sum() run in C); the few shorter ones (still filling in)
+    step by step.
     """
 
-    __slots__ = ("latest", "latest_count", "full", "full_count", "partial", "partial_counts")
+    __slots__ = ("latest", "latest_count", "full", "full_count", "partial", "partial_counts", "_taken")
 
     def __init__(self):
         self.latest = 0.0
@@ -87,23 +89,27 @@ class _MetricSums:
         self.full_count = 0
         self.partial = [0.0] * HISTORY_POINTS
         self.partial_counts = [0] * HISTORY_POINTS
+        self._taken: list = []   # the full-length histories of one add_all() call
 
-    def add(self, node: Node, metric: str, sign: int) -> None:
-        series = node.metric(metric)
-        if series is None:
-            return
+    def add(self, series: MetricSeries, sign: int) -> None:
+        """Add (sign 1) or take away (-1) a series; full-length histories wait for end_add()."""
         if series.latest is not None:
             self.latest += sign * series.latest
             self.latest_count += sign
-        history = series.history[-HISTORY_POINTS:]
-        if len(history) == HISTORY_POINTS:
-            self.full = list(map(operator.add if sign > 0 else operator.sub, self.full, history))
-            self.full_count += sign
+        history = series.history
+        if len(history) >= HISTORY_POINTS:
+            self._taken.append(history if len(history) == HISTORY_POINTS else history[-HISTORY_POINTS:])
             return
         steps, counts = self.partial, self.partial_counts
         for i, value in enumerate(history, HISTORY_POINTS - len(history)):
             steps[i] += sign * value
             counts[i] += sign
+
+    def end_add(self, sign: int) -> None:
+        taken, self._taken = self._taken, []
+        if taken:
+            self.full = list(map(operator.add if sign > 0 else operator.sub, self.full, map(sum, zip(*taken))))
+            self.full_count += sign * len(taken)
 
     def mean(self) -> float | None:
         return self.latest / self.latest_count if self.latest_count else None
@@ -131,15 +137,17 @@ class ClusterTotalsBuilder:
         if self._polls_since_recount >= FULL_RECOUNT_POLLS:
             self._counted, self._sums = {}, {metric: _MetricSums() for metric in TOTALS_METRICS}
             self._polls_since_recount = 0
-        held, sums = self._counted, self._sums.items()
-        for node_id, node in held.items():
-            if counted.get(node_id) is not node:
-                for metric, metric_sums in sums:
-                    metric_sums.add(node, metric, -1)
-        for node_id, node in counted.items():
-            if held.get(node_id) is not node:
-                for metric, metric_sums in sums:
-                    metric_sums.add(node, metric, 1)
+        held, sums = self._counted, self._sums
+        gone = [node for node_id, node in held.items() if counted.get(node_id) is not node]
+        came = [node for node_id, node in counted.items() if held.get(node_id) is not node]
+        for sign, changed in ((-1, gone), (1, came)):
+            for node in changed:
+                for series in node.metrics:   # one series per metric type (they come from MetricHistory)
+                    metric_sums = sums.get(series.metric_type)
+                    if metric_sums is not None:
+                        metric_sums.add(series, sign)
+            for metric_sums in sums.values():
+                metric_sums.end_add(sign)
         self._counted = counted
         cpu, memory, gpu = (self._sums[metric] for metric in TOTALS_METRICS)
         return ClusterTotals(
