@@ -118,6 +118,49 @@ def test_poller_shows_every_heartbeat_state(dsn, redis_url):
     assert unreachable == {ids[n] for n in ("stale", "missing", "garbage", "wrongtypes", "notimestamp")}
 
 
+def test_a_vanished_heartbeat_dates_its_alert_from_the_last_one_seen(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    node = cd.add_node(db, "vanishing")    # nodes.last_heartbeat stays NULL: only Redis knows when
+    db.close()
+    rd = cd.redis_client(redis_url)
+    seen_at = clock.now - timedelta(seconds=3)
+    cd.write_heartbeat(rd, node, seen_at)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    try:
+        assert poller.poll().node(node).reachability is Reachability.LIVE
+        rd.delete(f"node:heartbeat:{node}")
+        for _ in range(3):                 # the key stays missing: the date holds
+            clock.advance(2)
+            snap = poller.poll()
+            assert snap.node(node).reachability is Reachability.MISSING
+            alert = next(a for a in snap.alerts if a.alert_id == f"unreachable:{node}")
+            assert alert.since == seen_at + timedelta(seconds=30)
+        cd.write_heartbeat(rd, node, clock.now)
+        assert not any(a.alert_id == f"unreachable:{node}" for a in poller.poll().alerts)
+    finally:
+        poller.close()
+        rd.close()
+
+
+def test_the_reader_remembers_when_a_missing_key_was_last_seen(redis_url):
+    from omega_tui.data.redis_live import HeartbeatReader
+
+    rd = cd.redis_client(redis_url)
+    node, never = cd.new_id(), cd.new_id()
+    now = cd.utc_now()
+    cd.write_heartbeat(rd, node, now)
+    reader = HeartbeatReader()
+    try:
+        assert reader.read(rd, [node, never], now).last_seen == {}
+        rd.delete(f"node:heartbeat:{node}")
+        for _ in range(2):
+            assert reader.read(rd, [node, never], now).last_seen == {node: now}
+        assert reader.read(rd, [never], now).last_seen == {}     # a node no longer asked about is forgotten
+    finally:
+        rd.close()
+
+
 def test_node_only_in_redis_shows_up_and_goes_away(dsn, redis_url):
     clock = cd.Clock(cd.utc_now())
     db = cd.connect(dsn)

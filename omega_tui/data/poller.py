@@ -126,7 +126,6 @@ class Poller:
         self._history_pending: list[str] = []        # nodes whose short history is still to load
         self._history_batch = HISTORY_BATCH_MIN
         self._redis_reading: RedisReading | None = None
-        self._last_heartbeat_seen: dict[str, datetime] = {}
 
     # --- public ---------------------------------------------------------------
 
@@ -207,7 +206,7 @@ class Poller:
         alerts = self._alerts.build(
             nodes=nodes,
             node_changed_at={p.node.node_id: p.updated_at for p in self._pg_nodes},
-            last_heartbeat_seen=self._last_heartbeat_seen,
+            last_heartbeat_seen=self._redis_reading.last_seen if self._redis_reading is not None else {},
             sessions=pending,
             open_events=self._open_events,
             history=self._history,
@@ -508,11 +507,6 @@ class Poller:
             return False
         self._redis_health.succeeded(now, (time.perf_counter() - started) * 1000)
         self._redis_reading = reading
-        for node_id, heartbeat in reading.heartbeats.items():
-            if heartbeat is not None and heartbeat.at is not None:
-                self._last_heartbeat_seen[node_id] = heartbeat.at
-        live_ids = set(known) | set(reading.discovered)
-        self._last_heartbeat_seen = {k: v for k, v in self._last_heartbeat_seen.items() if k in live_ids}
         return True
 
     # --- building the snapshot --------------------------------------------------

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from redis.cluster import key_slot
@@ -129,6 +129,8 @@ class RedisReading:
     queue: tuple[str, ...] | None             # queue:pending_sessions in order; None: unreadable
     problems: tuple[str, ...]                 # values that could not be used, one line each
     round_trips: int
+    # node id -> timestamp of the last heartbeat seen, for the nodes asked about whose key is missing now
+    last_seen: dict[str, datetime] = field(default_factory=dict)
 
 
 REDIRECTIONS = (MovedError, AskError, TryAgainError)
@@ -185,6 +187,7 @@ class HeartbeatReader:
         self.discovery_interval = discovery_interval
         self._discovered: set[str] = set()
         self._parsed: dict[str, tuple[bytes, Heartbeat]] = {}   # a value unchanged since the last read is not parsed again
+        self._last_seen: dict[str, datetime] = {}   # RedisReading.last_seen of the last read
         self._scan_cursor: int | None = None      # None: no discovery pass running
         self._last_pass_start: datetime | None = None
         self._slots: dict[str, int] = {}          # cluster: node id -> hash slot of its heartbeat key
@@ -219,16 +222,20 @@ class HeartbeatReader:
     def _reading(self, ids, values, queue_result, known: set[str], problems: list[str],
                  round_trips: int) -> RedisReading:
         heartbeats: dict[str, Heartbeat | None] = {}
-        parsed = {}
+        parsed, last_seen, seen_before = {}, {}, self._last_seen
         for node_id, raw in zip(ids, values):
             if raw is None:
                 heartbeats[node_id] = None
+                last = self._parsed.get(node_id)   # its heartbeat of the last read, if it had one
+                at = last[1].at if last is not None else seen_before.get(node_id)
+                if at is not None:
+                    last_seen[node_id] = at
                 continue
             last = self._parsed.get(node_id)
             heartbeat = last[1] if last is not None and last[0] == raw else parse_heartbeat(raw)
             heartbeats[node_id] = heartbeat
             parsed[node_id] = (raw, heartbeat)
-        self._parsed = parsed
+        self._parsed, self._last_seen = parsed, last_seen
 
         queue: tuple[str, ...] | None
         if isinstance(queue_result, Exception):
@@ -244,6 +251,7 @@ class HeartbeatReader:
             queue=queue,
             problems=tuple(problems),
             round_trips=round_trips,
+            last_seen=last_seen,
         )
 
     # --- Redis Cluster ----------------------------------------------------------
