@@ -102,16 +102,18 @@ class LiveTables:
         return None, (changed, still_live)
 
     def _build_nodes(self) -> list[pg_reads.PgNode]:
-        running, live = self._held.running, self._held.live
+        running, live = self._held.running.get, self._held.live.get
         last, built, nodes = self._built, {}, []
         for node_id, row in self._rows.items():
-            key = (row, running[node_id], live[node_id])
+            sessions_running, sessions_live = running(node_id, 0), live(node_id, 0)
             before = last.get(node_id)
-            if before is not None and before[:3] == key:
+            if (before is not None and before[0] == row and before[1] == sessions_running
+                    and before[2] == sessions_live):
                 entry = before
             else:
                 previous = (before[0], before[3]) if before is not None else None
-                entry = (*key, pg_reads.pg_node(*key, before=previous))
+                entry = (row, sessions_running, sessions_live,
+                         pg_reads.pg_node(row, sessions_running, sessions_live, before=previous))
             built[node_id] = entry
             nodes.append(entry[3])
         self._built = built
