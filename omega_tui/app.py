@@ -36,7 +36,7 @@ from omega_tui.config import Settings  # noqa: E402
 from omega_tui.confirmation import Confirmation  # noqa: E402
 from omega_tui.data.actions import ActionResult, current_actor  # noqa: E402
 from omega_tui.data.models import ClusterSnapshot, NodeDetail  # noqa: E402
-from omega_tui.garbage_collection import PollCollector, tune_garbage_collector  # noqa: E402
+from omega_tui.garbage_collection import tune_garbage_collector  # noqa: E402
 from omega_tui.messages import ActionsDone, OpenAlert, OpenNode, OpenSession, PollFailed, SnapshotReady  # noqa: E402
 from omega_tui.poll_schedule import PollSchedule, Stopped  # noqa: E402
 from omega_tui.screens.confirm import ConfirmScreen  # noqa: E402
@@ -133,11 +133,9 @@ class OmegaApp(App):
         clock: Callable[[], datetime] | None = None,
         theme: str | None = None,
         actions: ActionTaker | None = None,
-        collector: PollCollector | None = None,
     ) -> None:
         super().__init__()
         self.source = source
-        self.collector = collector   # the console's: see garbage_collection.py (not in tests: it freezes the heap)
         self.settings = settings or Settings()
         self.actions = actions   # None: no store to act on (fixed data)
         self.read_only = self.settings.read_only
@@ -196,8 +194,6 @@ class OmegaApp(App):
                 self.post_message(PollFailed(f"poll failed: {describe_error(exc)}"))
             else:
                 self._hand_over(snapshot)
-            if self.collector is not None:
-                self.collector.after_poll()
             last_finished = time.monotonic()
 
     def _hand_over(self, snapshot: ClusterSnapshot) -> None:
@@ -518,7 +514,7 @@ def run_console(settings: Settings, *, theme: str | None = None, source: DataSou
         source = FirstPollAhead(Poller(settings))   # polls while the app is built and mounted
         actions = None if settings.read_only else ActionRunner(settings)
     try:
-        app = OmegaApp(source, settings, theme=theme, actions=actions, collector=PollCollector())
+        app = OmegaApp(source, settings, theme=theme, actions=actions)
         app.run()
     finally:
         source.close()

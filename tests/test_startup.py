@@ -117,30 +117,3 @@ def test_the_console_sets_rare_collections_before_its_first_poll():
         "assert after[0] != before[0] and after[2] != before[2], (before, after)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_the_poll_collector_keeps_cycles_until_its_full_collection():
-    import gc
-    import weakref
-
-    from omega_tui.garbage_collection import FULL_COLLECTION_SECONDS, PollCollector
-
-    class Cycle:
-        pass
-
-    now = [0.0]
-    collector = PollCollector(clock=lambda: now[0])
-    try:
-        cycle = Cycle()
-        cycle.me = cycle
-        alive = weakref.ref(cycle)
-        del cycle
-        collector.after_poll()               # frozen: out of every collection's reach
-        assert gc.get_freeze_count() > 0
-        gc.collect()
-        assert alive() is not None
-        now[0] += FULL_COLLECTION_SECONDS
-        collector.after_poll()               # due: everything is collected once
-        assert alive() is None
-    finally:
-        gc.unfreeze()

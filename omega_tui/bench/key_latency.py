@@ -28,7 +28,6 @@ KEYS = ("down", "pagedown", "up", "end", "home")   # each moves the cursor where
 def _timing_app(settings: Settings):
     from omega_tui.app import OmegaApp
     from omega_tui.data.poller import Poller
-    from omega_tui.garbage_collection import PollCollector
 
     class KeyTimingApp(OmegaApp):
         """Notes when a frame showing the cursor somewhere else than `row_before` reaches the driver."""
@@ -48,7 +47,7 @@ def _timing_app(settings: Settings):
                 self.drawn_at = time.perf_counter()
             super()._display(screen, renderable)
 
-    return KeyTimingApp(Poller(settings), settings, collector=PollCollector())   # as the console
+    return KeyTimingApp(Poller(settings), settings)
 
 
 async def _measure(settings: Settings, presses: int, seed: int) -> tuple[list[float], int]:

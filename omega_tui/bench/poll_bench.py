@@ -13,7 +13,6 @@ from omega_tui.bench.socket_bytes import pg_fds, redis_fds, total_received
 from omega_tui.config import Settings
 from omega_tui.data.models import ClusterSnapshot
 from omega_tui.data.poller import Poller
-from omega_tui.garbage_collection import PollCollector
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +59,10 @@ def measure_ours(settings: Settings, polls: int, every: float, stop: threading.E
                  ) -> tuple[PollFigures, ClusterSnapshot]:
     """`polls` incremental polls of the real poller, one every `every` seconds, after its first poll."""
     poller = Poller(settings)
-    collector = PollCollector()   # as the console's poll thread does after each poll
     try:
         started = time.perf_counter()
         snapshot = poller.poll()
         first = (time.perf_counter() - started) * 1000
-        collector.after_poll()
         _require_healthy(snapshot)
         times, sql, redis, received = [], [], [], []
         for _ in range(polls):
@@ -74,7 +71,6 @@ def measure_ours(settings: Settings, polls: int, every: float, stop: threading.E
             started = time.perf_counter()
             snapshot = poller.poll()
             times.append((time.perf_counter() - started) * 1000)
-            collector.after_poll()
             received.append(total_received(pg_fds(poller._conn) + redis_fds(poller._redis)) - before)
             sql.append(snapshot.stats.sql_statements)
             redis.append(snapshot.stats.redis_round_trips)
@@ -87,7 +83,6 @@ def measure_ours(settings: Settings, polls: int, every: float, stop: threading.E
 def measure_naive(dsn: str, redis_url: str, window: timedelta, polls: int, every: float,
                   stop: threading.Event | None = None) -> PollFigures:
     naive = NaivePoller(dsn, redis_url, window)
-    collector = PollCollector()   # the same collector setting as ours: the ratio does not come from it
     try:
         times, sql, redis, received = [], [], [], []
         for index in range(polls):
@@ -97,7 +92,6 @@ def measure_naive(dsn: str, redis_url: str, window: timedelta, polls: int, every
             started = time.perf_counter()
             reading = naive.poll()
             times.append((time.perf_counter() - started) * 1000)
-            collector.after_poll()
             received.append(total_received(pg_fds(naive.conn) + redis_fds(naive.redis)) - before)
             sql.append(reading.sql_statements)
             redis.append(reading.redis_round_trips)
