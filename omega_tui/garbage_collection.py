@@ -4,8 +4,12 @@ A young collection runs once YOUNG_COLLECTION_AFTER more container objects
 were made than freed (Python's default: 700). A poll makes a snapshot's
 objects before the last snapshot's are freed, so at the default every poll
 ran dozens of collections that walked its new objects again and again
-(about 4 ms a poll at 1,000 nodes, 30 ms at 5,000); with the higher
+(about 4 ms a poll at 1,000 nodes, 40 ms at 5,000); with the higher
 threshold, allocations and frees mostly balance out between collections.
+One that does come walks every object made since the last: about 150 ms at
+5,000 nodes, once in some 15 polls. (Freezing each poll's objects out of
+the collector's reach, gc.freeze(), avoided even that, but kept Textual's
+short-lived cycles, its strips cache themselves, until a full collection.)
 
 Collections of the oldest generation run at most once per FULL_COLLECTION_EVERY
 younger ones (Python's default: 10). With thousands of nodes the heap holds
