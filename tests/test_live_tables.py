@@ -96,10 +96,10 @@ def test_a_nodes_allocations_are_parsed_again_only_when_their_text_changes():
            '[["cpu", 2, 8, "cores"]]', 1)
     first = pg_node(row)
     counts_changed = pg_node(row, 1, 2, before=(row, first))
-    assert counts_changed.node.allocations is first.node.allocations
-    assert counts_changed.node.sessions_total == 2
+    assert counts_changed.fields["allocations"] is first.fields["allocations"]
+    assert counts_changed.fields["sessions_total"] == 2
     moved = row[:13] + ('[["cpu", 6, 8, "cores"]]', 1)
-    assert [(a.resource_type, a.allocated) for a in pg_node(moved, before=(row, first)).node.allocations] == [
+    assert [(a.resource_type, a.allocated) for a in pg_node(moved, before=(row, first)).fields["allocations"]] == [
         ("cpu", 6.0)]
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 
-from omega_tui.data.models import FINISHED_SESSION_STATUSES, Alert, AlertKind, Allocation, Event, Node, Reachability, Session
+from omega_tui.data.models import FINISHED_SESSION_STATUSES, Alert, AlertKind, Allocation, Event, Session
 
 ALERT_SEVERITIES = ["critical", "error", "warning"]
 MAX_NODES = 20_000
@@ -90,7 +90,7 @@ def _json(text):
 class PgNode:
     """A node as PostgreSQL has it; Redis fills in reachability later."""
 
-    node: Node
+    node_id: str
     updated_at: datetime | None
     fields: dict    # Node's keyword arguments from PostgreSQL: the poller builds live Nodes from them
 
@@ -196,8 +196,7 @@ def pg_node(row, running: int = 0, live: int = 0, before: tuple | None = None) -
         sessions_running=running,
         sessions_total=live,
     )
-    node = Node(**fields, reachability=Reachability.UNKNOWN, heartbeat=None)
-    return PgNode(node, as_time(updated_at), fields)
+    return PgNode(node_id, as_time(updated_at), fields)
 
 
 def read_changes(db, since: int | None) -> tuple[int, int, int, int, bool, list[str]]:

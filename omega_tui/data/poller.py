@@ -205,7 +205,7 @@ class Poller:
         sessions, pending = self._sessions_with_queue(notices)
         alerts = self._alerts.build(
             nodes=nodes,
-            node_changed_at={p.node.node_id: p.updated_at for p in self._pg_nodes},
+            node_changed_at={p.node_id: p.updated_at for p in self._pg_nodes},
             last_heartbeat_seen=self._redis_reading.last_seen if self._redis_reading is not None else {},
             sessions=pending,
             open_events=self._open_events,
@@ -370,7 +370,7 @@ class Poller:
                 or self._metrics_read_at is None
                 or time.monotonic() - self._metrics_read_at > RELOAD_AFTER_SECONDS
             )
-            node_ids = [p.node.node_id for p in nodes]
+            node_ids = [p.node_id for p in nodes]
             first = self._history.watermark is None
             if full and not first:
                 # A reload after a gap: each batch is taken into the history as it comes, so that
@@ -420,7 +420,7 @@ class Poller:
         counts["new"] += new
         counts["full"] = full
         self._metrics_read_at = time.monotonic()
-        known = {p.node.node_id for p in nodes}
+        known = {p.node_id for p in nodes}
         if self._redis_reading is not None:
             known.update(self._redis_reading.discovered)
         self._history.keep_only(known)
@@ -484,7 +484,7 @@ class Poller:
 
     def _read_redis(self, now: datetime, counts: dict) -> bool:
         started = time.perf_counter()
-        known = [p.node.node_id for p in self._pg_nodes]
+        known = [p.node_id for p in self._pg_nodes]
         try:
             if self._redis is None:
                 self._redis = self._connect_redis()
@@ -529,7 +529,7 @@ class Poller:
         reading = self._redis_reading
         heartbeats = reading.heartbeats if reading is not None else {}
         for pg_node in self._pg_nodes:
-            node_id = pg_node.node.node_id
+            node_id = pg_node.node_id
             # As _heartbeat_state(), written out: this runs for every node every poll.
             heartbeat = heartbeats.get(node_id)
             if redis_fresh and (heartbeat is not None or node_id in heartbeats):
