@@ -506,6 +506,40 @@ def test_first_load_in_batches_and_reload_after_a_gap_keep_the_history_right(dsn
         poller.close()
 
 
+def test_a_history_batch_slower_than_the_statement_timeout_waits_for_a_smaller_batch(
+        dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data import pg_reads, poller as poller_module
+
+    ids = [cd.add_node(db, f"n{i}") for i in range(8)]
+    end = clock.now - timedelta(minutes=1)
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent"], end, timedelta(minutes=12), STEP,
+                                          lambda n, m, k: float(100 * n + k)))
+    read_history = pg_reads.read_recent_metrics
+
+    def cold_cache(db, node_ids, rows_per_node):   # the real server cancels it at the statement timeout
+        db.execute("SELECT pg_sleep(5)")
+        yield []
+
+    monkeypatch.setattr(pg_reads, "read_recent_metrics", cold_cache)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url, statement_timeout=0.3), clock=clock)
+    try:
+        snap = poller.poll()
+        assert snap.postgres.state is HealthState.OK and len(snap.nodes) == 8   # the poll went on
+        newest = poller_module.LATEST_ROWS_PER_NODE
+        assert all(len(snap.node(i).metric("cpu_percent").history) == newest for i in ids)
+        assert poller._history_batch < poller_module.FIRST_POLL_HISTORY_NODES
+        assert sorted(poller._history_pending) == sorted(ids)
+
+        monkeypatch.setattr(pg_reads, "read_recent_metrics", read_history)   # the cache is warm now
+        for _ in range(8):
+            snap = poller.poll()
+        assert poller._history_pending == []
+        assert all(tuple(snap.node(i).metric("cpu_percent").history) == tuple(float(100 * n + k) for k in range(13, 73))
+                   for n, i in enumerate(ids))
+    finally:
+        poller.close()
+
+
 def test_the_first_poll_brings_the_newest_samples_and_the_history_fills_in_over_the_next_polls(
         dsn, redis_url, db, clock, monkeypatch):
     from omega_tui.data import poller as poller_module

@@ -391,8 +391,9 @@ class Poller:
                 pending = node_ids if first else [i for i in self._history_pending if i in known]
                 size = FIRST_POLL_HISTORY_NODES if first else self._history_batch
                 loading, pending = pending[:size], pending[size:]
-                recent = [row for rows in pg_reads.read_recent_metrics(db, loading, FIRST_LOAD_ROWS_PER_NODE)
-                          for row in rows]
+                recent = self._read_history_batch(db, loading)
+                if recent is None:   # too slow: these nodes wait for a later, smaller batch
+                    loading, pending, recent = [], loading + pending, []
                 skip = set(loading)
                 others = [i for i in node_ids if i not in skip]
                 since = self._history.node_watermarks(others)
@@ -413,7 +414,7 @@ class Poller:
                 self._history.keep_only((set(node_ids) - skip).union(discovered))
                 load_samples, load_new = self._history.load(recent)
                 samples, new = samples + load_samples, new + load_new
-            if first:
+            if first and loading:
                 self._history_batch = max(HISTORY_BATCH_MIN, -(-len(pending) // HISTORY_FILL_POLLS))
         self._history_pending = pending
         counts["rows"] += samples
@@ -424,6 +425,22 @@ class Poller:
         if self._redis_reading is not None:
             known.update(self._redis_reading.discovered)
         self._history.keep_only(known)
+
+    def _read_history_batch(self, db, node_ids: list[str]) -> list | None:
+        """The short history of these nodes; None when it took longer than the statement timeout
+        (a cold cache on a big cluster): then later batches are smaller and the poll goes on without
+        it, instead of failing on the same batch every poll."""
+        if not node_ids:
+            return []
+        try:
+            with self._conn.transaction():   # a savepoint: the poll's other reads stand
+                return [row for rows in pg_reads.read_recent_metrics(db, node_ids, FIRST_LOAD_ROWS_PER_NODE)
+                        for row in rows]
+        except psycopg.errors.QueryCanceled:
+            if self._closed.is_set():
+                raise   # cancelled by close(), not by the timeout
+            self._history_batch = max(1, len(node_ids) // 4)
+            return None
 
     def _read_acks(self, now: datetime, alert_ids: list[str], counts: dict, notices: list[str]) -> None:
         db = _CountingDb(self._conn)
