@@ -161,6 +161,31 @@ def test_the_reader_remembers_when_a_missing_key_was_last_seen(redis_url):
         rd.close()
 
 
+def test_a_node_new_in_postgresql_has_its_heartbeat_read_in_the_same_poll(dsn, redis_url):
+    # Redis is read alongside PostgreSQL for the last poll's nodes; a new node is asked about after.
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    rd = cd.redis_client(redis_url)
+    first = cd.add_node(db, "first")
+    cd.write_heartbeat(rd, first, clock.now)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    try:
+        poller.poll()
+        late = cd.add_node(db, "late")
+        cd.write_heartbeat(rd, late, clock.now)
+        clock.advance(2)
+        snap = poller.poll()
+        assert snap.node(late).reachability is Reachability.LIVE and snap.node(first).reachability is Reachability.LIVE
+        assert snap.stats.redis_round_trips == 2
+        clock.advance(2)
+        snap = poller.poll()
+        assert snap.node(late).reachability is Reachability.LIVE and snap.stats.redis_round_trips == 1
+    finally:
+        poller.close()
+        rd.close()
+        db.close()
+
+
 def test_node_only_in_redis_shows_up_and_goes_away(dsn, redis_url):
     clock = cd.Clock(cd.utc_now())
     db = cd.connect(dsn)

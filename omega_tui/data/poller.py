@@ -10,7 +10,8 @@ ones), in one read-only REPEATABLE READ transaction so they agree with each
 other; nodes and live sessions are read incrementally too, see
 live_tables.py; the first poll loads the short history of the first nodes
 shown, the next polls that of the others, in batches) and one Redis round
-trip (one request per master on a Redis Cluster). PollStats counts those
+trip (one request per master on a Redis Cluster; one more when PostgreSQL
+brought new nodes, see below). PollStats counts those
 queries and requests (a Redis reconnect adds its PING); connecting to
 PostgreSQL (with its SET TIME ZONE) and the transaction's BEGIN/ROLLBACK are
 not counted.
@@ -24,7 +25,9 @@ STALE (DOWN if it never answered), it is retried with backoff, and it comes
 back on its own. One store's failure never hides the other's data.
 
 Threads: poll() and node_detail() run one at a time (a lock), typically in a
-worker thread; close() may be called from any thread and cancels a running
+worker thread. A poll reads Redis in a thread of its own while it waits for
+PostgreSQL, for the nodes of the last poll, then the heartbeats of any nodes
+that PostgreSQL just listed; close() may be called from any thread and cancels a running
 PostgreSQL statement. Textual is never imported here.
 """
 
@@ -198,8 +201,28 @@ class Poller:
         counts = {"sql": 0, "redis": 0, "rows": 0, "new": 0, "full": False}
         notices: list[str] = []
 
-        pg_fresh = not self._closed.is_set() and self._pg_health.due(now) and self._read_postgres(now, counts)
-        redis_fresh = not self._closed.is_set() and self._redis_health.due(now) and self._read_redis(now, counts)
+        closed = self._closed.is_set()
+        pg_due = not closed and self._pg_health.due(now)
+        redis_due = not closed and self._redis_health.due(now)
+        known = [p.node_id for p in self._pg_nodes]
+        if pg_due and redis_due and known:
+            # Redis is read in a thread of its own while this one waits for PostgreSQL (its work
+            # then costs the poll nothing), for the nodes of the last poll; nodes this poll's
+            # PostgreSQL read brings (rare) are asked about after it, in one more round trip.
+            redis_counts = {"redis": 0}
+            done = []
+            reader = threading.Thread(target=lambda: done.append(self._read_redis(now, redis_counts, known)),
+                                      name="omega-redis-read", daemon=True)
+            reader.start()
+            pg_fresh = self._read_postgres(now, counts)
+            reader.join()
+            redis_fresh = bool(done) and done[0]
+            if redis_fresh and pg_fresh:
+                redis_fresh = self._read_new_heartbeats(now, redis_counts)
+            counts["redis"] += redis_counts["redis"]
+        else:
+            pg_fresh = pg_due and self._read_postgres(now, counts)
+            redis_fresh = redis_due and self._read_redis(now, counts, [p.node_id for p in self._pg_nodes])
 
         nodes = self._nodes(now, redis_fresh, notices)
         sessions, pending = self._sessions_with_queue(notices)
@@ -499,9 +522,8 @@ class Poller:
             except Exception:  # noqa: BLE001 - it is broken already
                 pass
 
-    def _read_redis(self, now: datetime, counts: dict) -> bool:
+    def _read_redis(self, now: datetime, counts: dict, known: list[str]) -> bool:
         started = time.perf_counter()
-        known = [p.node_id for p in self._pg_nodes]
         try:
             if self._redis is None:
                 self._redis = self._connect_redis()
@@ -510,21 +532,38 @@ class Poller:
             counts["redis"] += 1
             reading = self._heartbeats.read(self._redis, known, now)
             counts["redis"] += reading.round_trips - 1   # a cluster: one per master
-        except StoreError as exc:
-            self._redis_health.failed(now, exc.reason, took=time.perf_counter() - started)
-            return False
-        except (*REDIS_ERRORS, OSError) as exc:
-            self._drop_redis()
-            self._redis_health.failed(now, describe_redis_error(exc, self.settings.redis_url),
-                                     took=time.perf_counter() - started)
-            return False
-        except Exception as exc:  # noqa: BLE001 - data no reader expected: degrade, never die
-            self._drop_redis()
-            self._redis_health.failed(now, _unexpected(exc), took=time.perf_counter() - started)
+        except Exception as exc:  # noqa: BLE001 - see _redis_failed
+            self._redis_failed(now, exc, started)
             return False
         self._redis_health.succeeded(now, (time.perf_counter() - started) * 1000)
         self._redis_reading = reading
         return True
+
+    def _read_new_heartbeats(self, now: datetime, counts: dict) -> bool:
+        """The heartbeats of nodes this poll's PostgreSQL read brought, added to the reading."""
+        reading = self._redis_reading
+        new = [p.node_id for p in self._pg_nodes if p.node_id not in reading.heartbeats]
+        if not new:
+            return True
+        started = time.perf_counter()
+        try:
+            counts["redis"] += 1
+            self._redis_reading = self._heartbeats.read_more(self._redis, reading, new)
+        except Exception as exc:  # noqa: BLE001 - see _redis_failed
+            self._redis_failed(now, exc, started)
+            return False
+        return True
+
+    def _redis_failed(self, now: datetime, exc: Exception, started: float) -> None:
+        took = time.perf_counter() - started
+        if isinstance(exc, StoreError):
+            self._redis_health.failed(now, exc.reason, took=took)
+            return
+        self._drop_redis()
+        if isinstance(exc, (*REDIS_ERRORS, OSError)):
+            self._redis_health.failed(now, describe_redis_error(exc, self.settings.redis_url), took=took)
+        else:   # data no reader expected: degrade, never die
+            self._redis_health.failed(now, _unexpected(exc), took=took)
 
     # --- building the snapshot --------------------------------------------------
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from redis.cluster import key_slot
@@ -218,6 +218,18 @@ class HeartbeatReader:
         if scanning:
             self._take_scan_step(results[batches + 1], known, problems)
         return self._reading(ids, values, results[batches], known, problems, round_trips=1)
+
+    def read_more(self, client, reading: RedisReading, node_ids: list[str]) -> RedisReading:
+        """`reading` with the heartbeats of more nodes too: one more MGET (per slot on a cluster)."""
+        keys = [HEARTBEAT_PREFIX + node_id for node_id in node_ids]
+        values = client.mget_nonatomic(keys) if is_cluster(client) else client.mget(keys)
+        heartbeats = dict(reading.heartbeats)
+        for node_id, raw in zip(node_ids, values):
+            heartbeat = None if raw is None else parse_heartbeat(raw)
+            heartbeats[node_id] = heartbeat
+            if heartbeat is not None:
+                self._parsed[node_id] = (raw, heartbeat)
+        return replace(reading, heartbeats=heartbeats)
 
     def _reading(self, ids, values, queue_result, known: set[str], problems: list[str],
                  round_trips: int) -> RedisReading:
