@@ -27,8 +27,8 @@ back on its own. One store's failure never hides the other's data.
 Threads: poll() and node_detail() run one at a time (a lock), typically in a
 worker thread. A poll reads Redis in a thread of its own while it waits for
 PostgreSQL, for the nodes of the last poll, then the heartbeats of any nodes
-that PostgreSQL just listed; close() may be called from any thread and cancels a running
-PostgreSQL statement. Textual is never imported here.
+that PostgreSQL just listed. close() may be called from any thread and
+cancels a running PostgreSQL statement. Textual is never imported here.
 """
 
 from __future__ import annotations
