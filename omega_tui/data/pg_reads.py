@@ -5,6 +5,10 @@ Each function takes `db`, anything with psycopg's `execute(query, params)`
 model values. Every value is untrusted: NULLs, unknown enum strings and odd
 types become None or are kept as found, never exceptions. Statements raise
 psycopg errors; the caller decides what a failure means.
+
+Lists of thousands of values (node ids, watermarks, alert ids) are sent as
+binary parameters (`%(name)b`): psycopg writes a list of strings in text
+format several times slower (about 10 ms for 5,000 node ids, 2 ms binary).
 """
 
 from __future__ import annotations
@@ -309,7 +313,7 @@ SELECT e.event_id::text, e.timestamp
 # Open events by id, newer than the oldest of them (on TimescaleDB, where system_events is a
 # hypertable, the time bound keeps the id lookups to the newest chunks).
 OPEN_EVENTS_BY_ID_SQL = _EVENT_COLUMNS + """
- WHERE e.resolved_at IS NULL AND e.severity = ANY(%(severities)s) AND e.event_id = ANY(%(ids)s::uuid[])
+ WHERE e.resolved_at IS NULL AND e.severity = ANY(%(severities)s) AND e.event_id = ANY(%(ids)b::uuid[])
    AND (%(oldest)s::timestamptz IS NULL OR e.timestamp >= %(oldest)s::timestamptz)
 """
 
@@ -370,7 +374,7 @@ def read_resolved_event_alerts(db) -> list[Alert]:
 ACKS_SQL = """
 SELECT alert_id, acknowledged_at, acknowledged_by
   FROM omega_console.alert_acks
- WHERE alert_id = ANY(%(ids)s)
+ WHERE alert_id = ANY(%(ids)b::text[])
 """
 
 
@@ -390,7 +394,7 @@ _MICROS = "(extract(epoch FROM m.time) * 1000000)::int8"
 # guaranteed: the caller sorts.
 RECENT_METRICS_SQL = f"""
 SELECT n.node_id::text, m.metric_type, m.unit, m.times, m.vals
-  FROM unnest(%(node_ids)s::uuid[]) AS n(node_id)
+  FROM unnest(%(node_ids)b::uuid[]) AS n(node_id)
  CROSS JOIN LATERAL (
         SELECT m.metric_type, max(m.unit) AS unit, array_agg({_MICROS}) AS times, array_agg(m.value) AS vals
           FROM (SELECT metric_type, time, value, unit
@@ -408,7 +412,7 @@ SELECT n.node_id::text, m.metric_type, m.unit, m.times, m.vals
 # other nodes wrote meanwhile, and no row is read twice.
 NEW_METRICS_SQL = f"""
 SELECT w.node_id::text, m.metric_type, {_MICROS}, m.value, m.unit
-  FROM unnest(%(node_ids)s::uuid[], %(since)s::int8[]) AS w(node_id, since_us)
+  FROM unnest(%(node_ids)b::uuid[], %(since)b::int8[]) AS w(node_id, since_us)
  CROSS JOIN LATERAL (
         SELECT time, metric_type, value, unit
           FROM node_metrics
