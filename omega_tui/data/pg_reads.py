@@ -140,7 +140,9 @@ _NODE_COLUMNS = """
 SELECT n.node_id::text, n.hostname, host(n.ip_address), n.node_type, n.status,
        n.total_cpu_cores, n.total_memory_gb::float8, n.total_storage_gb::float8,
        n.gpu_count, n.gpu_memory_gb::float8, n.labels::text, n.last_heartbeat, n.updated_at,
-       r.resources::text, coalesce(r.rows, 0)
+       r.resources::text, """
+
+_NODE_TABLES = """
   FROM nodes n
   LEFT JOIN (SELECT node_id, count(*) AS rows,
                     json_agg(json_build_array(resource_type, allocated_capacity::float8,
@@ -148,19 +150,22 @@ SELECT n.node_id::text, n.hostname, host(n.ip_address), n.node_type, n.status,
                FROM node_resources
 """
 
-NODES_SQL = _NODE_COLUMNS + """
+NODES_SQL = _NODE_COLUMNS + "coalesce(r.rows, 0)" + _NODE_TABLES + """
               GROUP BY node_id) r ON r.node_id = n.node_id
  ORDER BY n.hostname, n.node_id
  LIMIT %(limit)s
 """
 
-# Nodes whose row or one of whose node_resources rows was written since the last poll.
-CHANGED_NODES_SQL = _NODE_COLUMNS + """
+# Nodes whose row or one of whose node_resources rows was written since the
+# last poll. Only the latter have their resources aggregated again; for the
+# others (most: a node's row is written for every heartbeat) the last two
+# columns are NULL and the caller keeps the ones it holds. A deleted
+# node_resources row leaves no xmin to find: the counts of CHANGES_SQL find
+# it, whichever node it belonged to.
+CHANGED_NODES_SQL = _NODE_COLUMNS + "r.rows" + _NODE_TABLES + """
               WHERE node_id IN (SELECT node_id FROM node_resources r WHERE (((r.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648))
-                 OR node_id IN (SELECT node_id FROM nodes n WHERE (((n.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648))
               GROUP BY node_id) r ON r.node_id = n.node_id
- WHERE n.node_id IN (SELECT node_id FROM node_resources r WHERE (((r.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648))
-    OR (((n.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648)
+ WHERE (((n.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648) OR r.node_id IS NOT NULL
 """
 
 
@@ -212,10 +217,11 @@ def read_changes(db, since: int | None) -> tuple[int, int, int, int, bool, list[
 
 def read_node_rows(db, since: int | None = None) -> list[tuple]:
     """NODES_SQL rows (see pg_node; the last column counts the node's node_resources rows): every
-    node in order, or (since: a snapshot xmin) those written since, in any order."""
+    node in order, or (since: a snapshot xmin) those written since, in any order; then the last
+    two columns are None when none of the node's node_resources rows was written since."""
     if since is None:
-        return db.execute(NODES_SQL, {"limit": MAX_NODES}).fetchall()
-    return db.execute(CHANGED_NODES_SQL, {"since": since}).fetchall()
+        return db.execute(NODES_SQL, {"limit": MAX_NODES}, binary=True).fetchall()
+    return db.execute(CHANGED_NODES_SQL, {"since": since}, binary=True).fetchall()
 
 
 # --- sessions ---------------------------------------------------------------
