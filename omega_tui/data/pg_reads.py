@@ -147,29 +147,32 @@ SELECT n.node_id::text, n.hostname, host(n.ip_address), n.node_type, n.status,
        n.gpu_count, n.gpu_memory_gb::float8, n.labels::text, n.last_heartbeat, n.updated_at,
        r.resources::text, """
 
-_NODE_TABLES = """
-  FROM nodes n
-  LEFT JOIN (SELECT node_id, count(*) AS rows,
-                    json_agg(json_build_array(resource_type, allocated_capacity::float8,
-                                              total_capacity::float8, unit) ORDER BY resource_type) AS resources
-               FROM node_resources
-"""
+_NODE_RESOURCES = """count(*) AS rows,
+       json_agg(json_build_array(resource_type, allocated_capacity::float8, total_capacity::float8, unit)
+                ORDER BY resource_type) AS resources"""
 
-NODES_SQL = _NODE_COLUMNS + "coalesce(r.rows, 0)" + _NODE_TABLES + """
+NODES_SQL = _NODE_COLUMNS + """coalesce(r.rows, 0)
+  FROM nodes n
+  LEFT JOIN (SELECT node_id, """ + _NODE_RESOURCES + """
+               FROM node_resources
               GROUP BY node_id) r ON r.node_id = n.node_id
  ORDER BY n.hostname, n.node_id
  LIMIT %(limit)s
 """
 
 # Nodes whose row or one of whose node_resources rows was written since the
-# last poll. Only the latter have their resources aggregated again; for the
-# others (most: a node's row is written for every heartbeat) the last two
-# columns are NULL and the caller keeps the ones it holds. A deleted
-# node_resources row leaves no xmin to find: the counts of CHANGES_SQL find
-# it, whichever node it belonged to.
-CHANGED_NODES_SQL = _NODE_COLUMNS + "r.rows" + _NODE_TABLES + """
-              WHERE node_id IN (SELECT node_id FROM node_resources r WHERE (((r.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648))
-              GROUP BY node_id) r ON r.node_id = n.node_id
+# last poll. Only the latter have their resources aggregated again (one index
+# scan each: few do in a poll); for the others (most: a node's row is written
+# for every heartbeat) the last two columns are NULL and the caller keeps the
+# ones it holds. A deleted node_resources row leaves no xmin to find: the
+# counts of CHANGES_SQL find it, whichever node it belonged to.
+CHANGED_NODES_SQL = _NODE_COLUMNS + """r.rows
+  FROM nodes n
+  LEFT JOIN (SELECT w.node_id, a.rows, a.resources
+               FROM (SELECT DISTINCT node_id FROM node_resources r
+                      WHERE (((r.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648)) w
+              CROSS JOIN LATERAL (SELECT """ + _NODE_RESOURCES + """
+                                    FROM node_resources WHERE node_id = w.node_id) a) r ON r.node_id = n.node_id
  WHERE (((n.xmin::text::int8 - %(since)s) & 4294967295) < 2147483648) OR r.node_id IS NOT NULL
 """
 
