@@ -149,6 +149,9 @@ def test_sessions_come_change_finish_and_go_with_the_nodes_counts(poller, db, cl
     assert [(s.session_name, s.status) for s in snap.sessions] == [
         ("old", "paused"), ("between", "scheduled"), ("done", "running"), ("gone", "pending"), ("newer", "pending")]
     assert (node(snap, "gpu-01").sessions_running, node(snap, "gpu-01").sessions_total) == (1, 3)
+    # Read again as written since the last poll: with their node's hostname and their user's name.
+    assert [(s.node_hostname, s.username) for s in snap.sessions if s.session_name in ("old", "between", "newer")] == [
+        ("gpu-01", "alice"), ("gpu-01", "alice"), (None, "alice")]
 
     db.execute("UPDATE sessions SET status = 'completed', end_time = now() WHERE session_id = %s", (done,))
     db.execute("DELETE FROM sessions WHERE session_id = %s", (gone,))
