@@ -406,7 +406,11 @@ def read_acks(db, alert_ids: list[str]) -> dict[str, tuple[datetime | None, str 
 
 # --- node metrics: the short history ------------------------------------------
 
-_MICROS = "(extract(epoch FROM m.time) * 1000000)::int8"
+# A sample's time as integer microseconds since the epoch. date_part's double
+# (the exact microseconds divided by 10^6, rounded once) times 10^6 is within
+# 0.5 of the exact count until 2106, so the cast (which rounds) gives it
+# exactly, at 40% of the cost of extract()'s numeric arithmetic.
+_MICROS = "(date_part('epoch', m.time) * 1000000)::int8"
 
 # Per node, the newest rows whatever their metric (one index scan on
 # (node_id, time DESC)), returned as one row of arrays per metric; the
