@@ -89,6 +89,35 @@ def test_resources_changed_or_deleted_and_nodes_deleted_or_added(poller, db):
     assert [n.hostname for n in snap.nodes] == ["0-first", "a"]
     incremental_poll(poller)
 
+def test_a_node_written_without_its_resources_keeps_them_and_a_resource_deleted_meanwhile_is_seen(poller, db):
+    # A node's row written alone (a heartbeat) brings no resources: the held ones stay.
+    a = cd.add_node(db, "a")
+    b = cd.add_node(db, "b")
+    cd.add_resource(db, a, "cpu", 32, 4, "cores")
+    cd.add_resource(db, a, "gpu", 4, 1, "devices")
+    cd.add_resource(db, b, "cpu", 16, 2, "cores")
+    poller.poll()
+
+    db.execute("UPDATE nodes SET last_heartbeat = now(), status = 'draining' WHERE node_id = %s", (a,))
+    snap = incremental_poll(poller)
+    assert node(snap, "a").status == "draining"
+    assert [(r.resource_type, r.allocated) for r in node(snap, "a").allocations] == [("cpu", 4.0), ("gpu", 1.0)]
+
+    # Its resources and its row written in the same poll: the resources as written.
+    db.execute("UPDATE node_resources SET allocated_capacity = 9 WHERE node_id = %s AND resource_type = 'gpu'", (a,))
+    db.execute("UPDATE nodes SET last_heartbeat = now() WHERE node_id = %s", (a,))
+    snap = incremental_poll(poller)
+    assert [(r.resource_type, r.allocated) for r in node(snap, "a").allocations] == [("cpu", 4.0), ("gpu", 9.0)]
+
+    # A resource row of `a` deleted while `a` heartbeats and `b` gains one (the total stays the same).
+    db.execute("DELETE FROM node_resources WHERE node_id = %s AND resource_type = 'gpu'", (a,))
+    db.execute("UPDATE nodes SET last_heartbeat = now() WHERE node_id = %s", (a,))
+    cd.add_resource(db, b, "gpu", 2, 1, "devices")
+    snap = poller.poll()
+    assert [r.resource_type for r in node(snap, "a").allocations] == ["cpu"]
+    assert [r.resource_type for r in node(snap, "b").allocations] == ["cpu", "gpu"]
+
+
 
 def test_a_nodes_allocations_are_parsed_again_only_when_their_text_changes():
     # Reused from the node's previous row (no cache keyed by allocation texts, which are always new).
@@ -120,6 +149,9 @@ def test_sessions_come_change_finish_and_go_with_the_nodes_counts(poller, db, cl
     assert [(s.session_name, s.status) for s in snap.sessions] == [
         ("old", "paused"), ("between", "scheduled"), ("done", "running"), ("gone", "pending"), ("newer", "pending")]
     assert (node(snap, "gpu-01").sessions_running, node(snap, "gpu-01").sessions_total) == (1, 3)
+    # Read again as written since the last poll: with their node's hostname and their user's name.
+    assert [(s.node_hostname, s.username) for s in snap.sessions if s.session_name in ("old", "between", "newer")] == [
+        ("gpu-01", "alice"), ("gpu-01", "alice"), (None, "alice")]
 
     db.execute("UPDATE sessions SET status = 'completed', end_time = now() WHERE session_id = %s", (done,))
     db.execute("DELETE FROM sessions WHERE session_id = %s", (gone,))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 import cluster_data as cd
 from omega_tui.config import Settings
+from omega_tui.data import pg_reads
 from omega_tui.data.models import HISTORY_POINTS, HealthState, Reachability
 from omega_tui.data.node_detail import detail_resolution
 from omega_tui.data.poller import FIRST_LOAD_ROWS_PER_NODE, Poller
@@ -134,6 +135,21 @@ def test_history_holds_the_last_60_points_in_order_and_only_new_rows_are_added(d
         assert snap.node(node).metric("cpu_percent") is series   # unchanged series are reused, not rebuilt
     finally:
         poller.close()
+
+
+def test_sample_times_are_read_to_the_exact_microsecond(db):
+    # Times become integer microseconds in SQL (pg_reads._MICROS): a sample read again must match exactly.
+    node = cd.add_node(db, "a")
+    base = cd.utc_now().replace(microsecond=0) - timedelta(minutes=10)
+    fractions = [0, 1, 499_999, 500_000, 500_001, 999_999] + [k * 7_919 % 1_000_000 for k in range(1, 200)]
+    times = [base + timedelta(seconds=2 * k, microseconds=us) for k, us in enumerate(fractions)]
+    cd.add_metric_rows(db, [(at, node, "cpu_percent", 1.0) for at in times])
+    exact = sorted((at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) for at in times)
+
+    assert sorted(row[2] for row in pg_reads.read_new_metrics(db, [node], [None], 1000)) == exact
+    assert sorted(row[2] for row in pg_reads.read_new_metrics(db, [node], [exact[3]], 1000)) == exact[4:]
+    (recent,) = [row for rows in pg_reads.read_recent_metrics(db, [node], 1000) for row in rows]
+    assert sorted(recent[3]) == exact
 
 
 def test_late_rows_of_a_node_are_read_whatever_the_other_nodes_wrote(dsn, redis_url, db, clock):

@@ -82,6 +82,8 @@ class LiveTables:
             old = rows.get(row[0])
             if old is None or old[1] != row[1]:
                 return None
+            if row[-1] is None:
+                row = (*row[:-2], *old[-2:])   # its resources were not written: as held
             rows[row[0]] = row
         return rows
 
