@@ -714,3 +714,20 @@ def test_queued_sessions_are_reused_only_while_the_session_and_its_position_are_
     equal_copy = session("a", priority=9)                                # equal value, new object: still right
     again = queued(poller, [equal_copy, b], ["b", "a"])
     assert again["a"] == moved["a"] and again["a"].queue_position == 1
+
+
+def test_node_text_columns_of_another_type_still_read_as_text(dsn, redis_url, db, clock):
+    # Someone else's database may hold a contract column as another type (an enum here): node
+    # rows are read in binary, so the statement casts them to text.
+    db.execute("CREATE TYPE omega_node_kind AS ENUM ('control', 'compute', 'storage', 'gpu', 'hybrid')")
+    db.execute("ALTER TABLE nodes ALTER COLUMN node_type TYPE omega_node_kind USING node_type::omega_node_kind")
+    node = cd.add_node(db, "enumerated", node_type="gpu")
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        assert poller.poll().node(node).node_type == "gpu"
+        db.execute("UPDATE nodes SET status = 'draining' WHERE node_id = %s", (node,))
+        clock.advance(2)
+        snap = poller.poll()   # the changed row, read incrementally
+        assert (snap.node(node).node_type, snap.node(node).status) == ("gpu", "draining")
+    finally:
+        poller.close()

@@ -141,8 +141,10 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 & 4294967295,
        (SELECT statuses FROM live)
 """
 
+# Read in binary (quicker to parse): text columns are cast to text, so that a column of another
+# type on someone else's database (an enum, say) still comes back as a string, not bytes.
 _NODE_COLUMNS = """
-SELECT n.node_id::text, n.hostname, host(n.ip_address), n.node_type, n.status,
+SELECT n.node_id::text, n.hostname::text, host(n.ip_address), n.node_type::text, n.status::text,
        n.total_cpu_cores, n.total_memory_gb::float8, n.total_storage_gb::float8,
        n.gpu_count, n.gpu_memory_gb::float8, n.labels::text, n.last_heartbeat, n.updated_at,
        r.resources::text, """
