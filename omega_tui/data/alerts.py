@@ -194,12 +194,12 @@ class AlertBuilder:
         return acknowledged_at >= alert.since - ACK_GRACE
 
 
+_LAST = float("inf")
+
+
 def _alert_order(alert: Alert):
     return (SEVERITY_ORDER.get(alert.severity, len(SEVERITY_ORDER)),
             -alert.since.timestamp() if alert.since else _LAST, alert.alert_id)
-
-
-_LAST = float("inf")
 
 
 def sort_alerts(alerts: list[Alert]) -> list[Alert]:

@@ -109,7 +109,7 @@ class Poller:
         self._history = MetricHistory()
         self._live_tables = LiveTables()
         self._placed_sessions: dict = {}   # session id -> (session as read, queue position, session with it)
-        self._with_queue: tuple = (None, None, [], [])   # (LiveSessions, queue, sessions, pending) last built
+        self._with_queue: tuple = (None, 0, [], [])   # (LiveSessions, sessions placed, sessions, pending) last built
         self._built_nodes: dict = {}       # node id -> (PgNode, heartbeat, reachability, series, Node): see _nodes
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)

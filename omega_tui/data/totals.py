@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
+from itertools import repeat
 from collections.abc import Mapping
 
 from omega_tui.data.models import (
@@ -76,8 +77,8 @@ class _MetricSums:
     """Sums over the counted nodes of one metric: latest values, and history steps aligned at the newest.
 
     Full-length histories are added and taken away all at once, column by
-    column (zip() and sum() run in C); the few shorter ones (still filling in)
-    step by step.
+    column (zip() and sum() run in C); shorter ones (still filling in) one by
+    one, aligned at their newest step.
     """
 
     __slots__ = ("latest", "latest_count", "full", "full_count", "partial", "partial_counts", "_taken")
@@ -100,10 +101,10 @@ class _MetricSums:
         if len(history) >= HISTORY_POINTS:
             self._taken.append(history if len(history) == HISTORY_POINTS else history[-HISTORY_POINTS:])
             return
-        steps, counts = self.partial, self.partial_counts
-        for i, value in enumerate(history, HISTORY_POINTS - len(history)):
-            steps[i] += sign * value
-            counts[i] += sign
+        start = HISTORY_POINTS - len(history)
+        operation = operator.add if sign > 0 else operator.sub
+        self.partial[start:] = map(operation, self.partial[start:], history)
+        self.partial_counts[start:] = map(operation, self.partial_counts[start:], repeat(1))
 
     def end_add(self, sign: int) -> None:
         taken, self._taken = self._taken, []
