@@ -220,7 +220,8 @@ class HeartbeatReader:
         return self._reading(ids, values, results[batches], known, problems, round_trips=1)
 
     def read_more(self, client, reading: RedisReading, node_ids: list[str]) -> RedisReading:
-        """`reading` with the heartbeats of more nodes too: one more MGET (per slot on a cluster)."""
+        """`reading` with the heartbeats of more nodes too: one more MGET (on a cluster, one per
+        hash slot, which the poller's round-trip count does not show: new nodes are rare)."""
         keys = [HEARTBEAT_PREFIX + node_id for node_id in node_ids]
         values = client.mget_nonatomic(keys) if is_cluster(client) else client.mget(keys)
         heartbeats = dict(reading.heartbeats)
