@@ -73,6 +73,8 @@ class ConsoleScreen(Screen):
         self.shown_snapshot = None
 
     def show_snapshot(self, snapshot: ClusterSnapshot) -> None:
+        if not self.query(StatusLine):
+            return   # not composed yet (a mode switch in progress): on_screen_resume shows the latest
         self.shown_snapshot = snapshot
         self.render_snapshot(snapshot)
         self.refresh_chrome()
