@@ -512,12 +512,26 @@ def test_first_load_in_batches_and_reload_after_a_gap_keep_the_history_right(dsn
         for n, node_id in enumerate(ids):
             assert tuple(snap.node(node_id).metric("cpu_percent").history) == tuple(float(100 * n + k) for k in range(13, 73))
 
+        # After a gap the history is loaded again in batches too (here the first two nodes, in one
+        # statement), while the others keep theirs and get their newest samples.
+        monkeypatch.setattr(poller_module, "FIRST_POLL_HISTORY_NODES", 2)
         monkeypatch.setattr(poller_module, "RELOAD_AFTER_SECONDS", -1.0)   # as if the last read were long ago
-        cd.add_metric_rows(db, [(end + STEP, ids[0], "cpu_percent", 5.0)])
+        cd.add_metric_rows(db, [(end + STEP, ids[0], "cpu_percent", 5.0), (end + STEP, ids[4], "cpu_percent", 7.0)])
         snap = poller.poll()
-        assert snap.stats.full_metric_load and snap.stats.metric_rows_new == 1
-        assert tuple(snap.node(ids[0]).metric("cpu_percent").history) == tuple(float(k) for k in range(14, 73)) + (5.0,)
-        assert snap.node(ids[1]).metric("cpu_percent").history[-1] == 172.0
+        # The four reads of changes, one history batch, the others' newest rows, the acks, the audit trail.
+        assert snap.stats.full_metric_load and snap.stats.sql_statements == 4 + 1 + 1 + 1 + 1
+        assert sorted(poller._history_pending) == sorted(ids[2:])
+        expected = {n: tuple(float(100 * n + k) for k in range(13, 73)) for n in range(5)}
+        expected[0] = expected[0][1:] + (5.0,)
+        expected[4] = expected[4][1:] + (7.0,)
+        for n, node_id in enumerate(ids):
+            assert tuple(snap.node(node_id).metric("cpu_percent").history) == expected[n]
+
+        monkeypatch.setattr(poller_module, "RELOAD_AFTER_SECONDS", 300.0)
+        snap = poller.poll()
+        assert not snap.stats.full_metric_load and poller._history_pending == []
+        for n, node_id in enumerate(ids):
+            assert tuple(snap.node(node_id).metric("cpu_percent").history) == expected[n]
     finally:
         poller.close()
 

@@ -9,10 +9,10 @@ the open events changed or every RESOLVED_READ_SECONDS for the resolved
 ones), in one read-only REPEATABLE READ transaction so they agree with each
 other; nodes and live sessions are read incrementally too, see
 live_tables.py; the first poll loads the short history of the first nodes
-shown, the next polls that of the others, in batches) and one Redis round
-trip (one request per master on a Redis Cluster; one more when PostgreSQL
-brought new nodes, see below). PollStats counts those
-queries and requests (a Redis reconnect adds its PING); connecting to
+shown, the next polls that of the others, in batches, and so does the first
+poll after a gap) and one Redis round trip (one request per master on a
+Redis Cluster; one more when PostgreSQL brought new nodes, see below).
+PollStats counts those queries and requests (a Redis reconnect adds its PING); connecting to
 PostgreSQL (with its SET TIME ZONE) and the transaction's BEGIN/ROLLBACK are
 not counted.
 
@@ -63,7 +63,7 @@ from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachabilit
 from omega_tui.data.store_health import StoreHealthTracker
 from omega_tui.data.totals import ClusterTotalsBuilder
 
-RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history instead of catching up
+RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history (in batches) instead of catching up
 CLOSE_WAIT_SECONDS = 0.5                 # close() from another thread waits this long for a cancelled poll
 FIRST_LOAD_ROWS_PER_NODE = HISTORY_POINTS * (len(CANONICAL_METRICS) + 1)   # room for a non-canonical metric
 LATEST_ROWS_PER_NODE = len(CANONICAL_METRICS) + 1   # the first poll's newest samples of a node still without its history
@@ -394,51 +394,38 @@ class Poller:
                 or time.monotonic() - self._metrics_read_at > RELOAD_AFTER_SECONDS
             )
             node_ids = [p.node_id for p in nodes]
-            first = self._history.watermark is None
-            if full and not first:
-                # A reload after a gap: each batch is taken into the history as it comes, so that
-                # only one batch of rows is ever held (all of them at once: ~250 MB at 5,000 nodes).
-                # A failure part-way leaves a history that is right as far as it goes; the next
-                # poll loads again.
-                samples = new = 0
-                for rows in pg_reads.read_recent_metrics(db, node_ids, FIRST_LOAD_ROWS_PER_NODE):
-                    batch_samples, batch_new = self._history.load(rows)
-                    samples, new = samples + batch_samples, new + batch_new
-                    del rows
-                pending = []
-            else:
-                # The short history of a batch of nodes (the first ones shown, on the first poll),
-                # the newest samples of the others: the first data comes fast, the sparklines fill
-                # in over the next polls.
-                known = set(node_ids)
-                pending = node_ids if first else [i for i in self._history_pending if i in known]
-                size = FIRST_POLL_HISTORY_NODES if first else self._history_batch
-                loading, pending = pending[:size], pending[size:]
-                recent = self._read_history_batch(db, loading)
-                if recent is None:   # too slow: these nodes wait for a later, smaller batch
-                    loading, pending, recent = [], loading + pending, []
-                skip = set(loading)
-                others = [i for i in node_ids if i not in skip]
-                since = self._history.node_watermarks(others)
-                rows = pg_reads.read_new_metrics(
-                    db, others, since, LATEST_ROWS_PER_NODE if first else FIRST_LOAD_ROWS_PER_NODE) if others else []
+            # The first poll, or the first after a gap, reads the short history of a batch of nodes
+            # (the first ones shown) and the newest samples of the others: the data comes fast, the
+            # sparklines fill in over the next polls, and no statement reads every node's history
+            # (at 5,000 nodes on a cold cache that takes longer than the statement timeout).
+            known = set(node_ids)
+            pending = node_ids if full else [i for i in self._history_pending if i in known]
+            size = FIRST_POLL_HISTORY_NODES if full else self._history_batch
+            loading, pending = pending[:size], pending[size:]
+            recent = self._read_history_batch(db, loading)
+            if recent is None:   # too slow: these nodes wait for a later, smaller batch
+                loading, pending, recent = [], loading + pending, []
+            skip = set(loading)
+            others = [i for i in node_ids if i not in skip]
+            since = self._history.node_watermarks(others)
+            rows = pg_reads.read_new_metrics(
+                db, others, since, LATEST_ROWS_PER_NODE if full else FIRST_LOAD_ROWS_PER_NODE) if others else []
         finally:
             counts["sql"] += db.statements
         # Every read succeeded: take them all together.
         self._pg_nodes, self._sessions = nodes, sessions
         self._open_events, self._resolved = open_events, resolved
         self._open_event_ids, self._resolved_read_at = open_ids, resolved_read_at
-        if not full or first:
-            samples, new = len(rows), self._history.merge(rows)
-            if loading:
-                # What is held of those nodes (their newest samples) is in `recent` too: forget it,
-                # so that the batch is taken in whole (much faster than merged sample by sample).
-                discovered = self._redis_reading.discovered if self._redis_reading is not None else ()
-                self._history.keep_only((set(node_ids) - skip).union(discovered))
-                load_samples, load_new = self._history.load(recent)
-                samples, new = samples + load_samples, new + load_new
-            if first and loading:
-                self._history_batch = max(HISTORY_BATCH_MIN, -(-len(pending) // HISTORY_FILL_POLLS))
+        samples, new = len(rows), self._history.merge(rows)
+        if loading:
+            # What is held of those nodes (their newest samples) is in `recent` too: forget it,
+            # so that the batch is taken in whole (much faster than merged sample by sample).
+            discovered = self._redis_reading.discovered if self._redis_reading is not None else ()
+            self._history.keep_only((set(node_ids) - skip).union(discovered))
+            load_samples, load_new = self._history.load(recent)
+            samples, new = samples + load_samples, new + load_new
+        if full and loading:
+            self._history_batch = max(HISTORY_BATCH_MIN, -(-len(pending) // HISTORY_FILL_POLLS))
         self._history_pending = pending
         counts["rows"] += samples
         counts["new"] += new
