@@ -105,14 +105,15 @@ def test_an_error_in_the_first_poll_is_raised_to_the_asker():
     assert ahead.poll() == "snapshot 2"     # and the next poll is a real one
 
 
-def test_the_console_sets_rare_full_collections_before_its_first_poll():
+def test_the_console_sets_rare_collections_before_its_first_poll():
     # In a fresh interpreter: the console's start sets the collector before polling.
     code = (
         "import gc\n"
-        "from omega_tui.garbage_collection import FULL_COLLECTION_EVERY, tune_garbage_collector\n"
+        "from omega_tui import garbage_collection as g\n"
         "before = gc.get_threshold()\n"
-        "tune_garbage_collector()\n"
+        "g.tune_garbage_collector()\n"
         "after = gc.get_threshold()\n"
-        "assert after == (before[0], before[1], FULL_COLLECTION_EVERY) != before, (before, after)\n"
+        "wanted = (g.YOUNG_COLLECTION_EVERY, g.MIDDLE_COLLECTION_EVERY, g.FULL_COLLECTION_EVERY)\n"
+        "assert after == wanted != before, (before, after)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
