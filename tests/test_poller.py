@@ -635,6 +635,52 @@ def test_a_node_watermark_waits_for_its_slowest_series_but_not_for_a_stopped_one
     assert history.node_watermarks(["a"]) == [90 * s]
 
 
+def test_only_nodes_whose_next_sample_is_due_are_asked_for_rows_and_every_node_in_its_turn():
+    from omega_tui.data.metric_history import DUE_EARLY_US, SWEEP_POLLS, MetricHistory
+
+    history = MetricHistory()
+    s = 1_000_000
+    history.merge([("a", "cpu_percent", 90 * s, 1.0, None), ("a", "cpu_percent", 100 * s, 1.0, None),   # every 10 s
+                   ("b", "cpu_percent", 85 * s, 1.0, None), ("b", "cpu_percent", 95 * s, 1.0, None),
+                   ("one", "cpu_percent", 99 * s, 1.0, None)])                                         # cadence unknown
+    nodes = ["a", "b", "one", "new"]
+    now = 105 * s   # b's next sample is due (at 105 s), a's not (110 s)
+    asked = [history.nodes_to_read(nodes, now) for _ in range(2 * SWEEP_POLLS)]
+    assert all({"b", "one", "new"} <= set(ids) for ids, _ in asked)
+    assert sum("a" in ids for ids, _ in asked) == 2                    # in its turn: once every SWEEP_POLLS
+    assert all(since == [{"a": 100 * s, "b": 95 * s, "one": 99 * s}.get(i) for i in ids] for ids, since in asked)
+    # Asked from DUE_EARLY_US before it is due; after a new sample, due again a cadence later.
+    assert all("a" in history.nodes_to_read(["a"], 110 * s - DUE_EARLY_US)[0] for _ in range(SWEEP_POLLS))
+    history.merge([("a", "cpu_percent", 110 * s, 1.0, None)])
+    assert sum("a" in history.nodes_to_read(["a"], 112 * s)[0] for _ in range(SWEEP_POLLS)) == 1
+
+
+def test_a_row_off_its_nodes_cadence_is_read_within_a_sweep(dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data.metric_history import SWEEP_POLLS
+
+    ids = [cd.add_node(db, f"n{i}") for i in range(3)]
+    end = clock.now - timedelta(seconds=1)   # every node wrote a second ago, every 10 s: none due
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent"], end, timedelta(minutes=2), STEP,
+                                          lambda n, m, k: float(k)))
+    asked = []
+    read_new_metrics = pg_reads.read_new_metrics
+    monkeypatch.setattr(pg_reads, "read_new_metrics",
+                        lambda db, node_ids, *args: asked.append(list(node_ids)) or read_new_metrics(db, node_ids, *args))
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        poller.poll()
+        cd.add_metric_rows(db, [(end + timedelta(seconds=0.5), ids[1], "cpu_percent", 99.0)])   # a replayed row, say
+        seen = []
+        for _ in range(SWEEP_POLLS):
+            snap = poller.poll()
+            seen.append(snap.node(ids[1]).metric("cpu_percent").latest)
+        assert seen.count(99.0) >= 1 and seen[-1] == 99.0
+        # The nodes not due were asked once each, in their turn (n1 more often: after its odd row it seems due).
+        assert [sum(i in a for a in asked) for i in (ids[0], ids[2])] == [1, 1]
+    finally:
+        poller.close()
+
+
 def test_a_series_built_from_the_last_one_matches_its_samples_after_appends_corrections_and_late_rows():
     """series_of() builds an appended-to series from the last MetricSeries: any other change
     (a corrected value, a late row, a reload) must not leave that older history in it."""

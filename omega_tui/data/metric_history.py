@@ -25,11 +25,20 @@ from omega_tui.data.models import CANONICAL_METRICS, HISTORY_POINTS, METRIC_UNIT
 MAX_METRIC_TYPES_PER_NODE = 32   # untrusted input: a writer inventing metric names must not eat memory
 # A series this far behind its node's newest sample has stopped: it no longer holds the node's watermark back.
 STOPPED_SERIES_US = 120 * 1_000_000
+# nodes_to_read(): a node is asked for rows from this long before its next sample is due; every node is
+# asked at least once every SWEEP_POLLS polls; a node's cadence counts as at most MAX_CADENCE_US.
+DUE_EARLY_US = 1_000_000
+SWEEP_POLLS = 5
+MAX_CADENCE_US = 60 * 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def to_datetime(micros: int) -> datetime:
     return _EPOCH + timedelta(microseconds=micros)
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 class _Series:
@@ -53,6 +62,8 @@ class MetricHistory:
         self._series: dict[str, dict[str, _Series]] = {}
         self.watermark: int | None = None   # newest sample time seen, microseconds
         self._node_since: dict[str, int] = {}   # node -> its watermark (see node_watermarks)
+        self._node_due: dict[str, int] = {}     # node -> when its next sample is due (see nodes_to_read)
+        self._sweep = 0                         # nodes_to_read(): whose turn it is to be asked anyway
         self._touched: set[str] = set()         # nodes whose watermark must be worked out again
         self._node_series: dict[str, tuple[MetricSeries, ...]] = {}   # series_of() until the node changes
         self._node_names: dict[str, list[str]] = {}   # a node's metric types in series_of() order
@@ -204,6 +215,7 @@ class MetricHistory:
         for node_id in [n for n in self._series if n not in node_ids]:
             del self._series[node_id]
             self._node_since.pop(node_id, None)
+            self._node_due.pop(node_id, None)
             self._node_series.pop(node_id, None)
             self._node_names.pop(node_id, None)
 
@@ -217,14 +229,43 @@ class MetricHistory:
         agent replays its buffer oldest first), so rows after that point are
         exactly the rows not yet read, whatever the node's clock or lag.
         """
-        for node_id in self._touched:
-            newest = [s.times[-1] for s in self._series.get(node_id, {}).values() if s.times]
-            if newest:
-                top = max(newest)
-                self._node_since[node_id] = min(t for t in newest if t >= top - STOPPED_SERIES_US)
-        self._touched.clear()
+        self._work_out_watermarks()
         since = self._node_since
         return [since.get(node_id) for node_id in node_ids]
+
+    def nodes_to_read(self, node_ids: list[str], now_us: int) -> tuple[list[str], list[int | None]]:
+        """Those of the nodes worth asking for new rows now, with their watermarks.
+
+        A node is asked when nothing of it is held, when its next sample is due
+        (its last interval after its watermark, by its own clock, DUE_EARLY_US
+        early) or overdue, and in turn, every SWEEP_POLLS calls, whatever its
+        cadence: a row off the cadence (a late one, an agent replaying its
+        buffer, a clock running ahead) waits at most that many polls. Most
+        nodes write every few polls: asking only those due spares the others'
+        index probes (about 5 us each, 25 ms a poll at 5,000 nodes).
+        """
+        self._work_out_watermarks()
+        since, due = self._node_since, self._node_due
+        self._sweep = sweep = (self._sweep + 1) % SWEEP_POLLS
+        asked, watermarks = [], []
+        for node_id in node_ids:
+            watermark = since.get(node_id)
+            if watermark is None or due[node_id] <= now_us or hash(node_id) % SWEEP_POLLS == sweep:
+                asked.append(node_id)
+                watermarks.append(watermark)
+        return asked, watermarks
+
+    def _work_out_watermarks(self) -> None:
+        for node_id in self._touched:
+            held = [s.times for s in self._series.get(node_id, {}).values() if s.times]
+            if held:
+                top = max(times[-1] for times in held)
+                slowest = min((times for times in held if times[-1] >= top - STOPPED_SERIES_US),
+                              key=lambda times: times[-1])
+                watermark = self._node_since[node_id] = slowest[-1]
+                cadence = min(slowest[-1] - slowest[-2], MAX_CADENCE_US) if len(slowest) > 1 else 0
+                self._node_due[node_id] = watermark + cadence - DUE_EARLY_US
+        self._touched.clear()
 
     def series_of(self, node_id: str) -> tuple[MetricSeries, ...]:
         """The node's metrics: canonical ones in their usual order, then any others by name."""

@@ -2,7 +2,9 @@
 
 A poll costs O(nodes), not O(history): the short history lives here in
 memory and only node_metrics rows newer than each node's own watermark are
-read (late rows of a node are found, no row is read twice). A poll is a
+read (late rows of a node are found, no row is read twice), and only of the
+nodes whose next sample is due, and of every node in turn (see
+MetricHistory.nodes_to_read). A poll is a
 constant number of statements (seven queries; one more when live sessions
 finished, one more for new open events (see open_events.py), one more when
 the open events changed or every RESOLVED_READ_SECONDS for the resolved
@@ -52,7 +54,7 @@ from omega_tui.data.connect import (
 from omega_tui.data.held_sessions import EMPTY as EMPTY_SESSIONS
 from omega_tui.data.held_sessions import LiveSessions
 from omega_tui.data.live_tables import LiveTables
-from omega_tui.data.metric_history import MetricHistory
+from omega_tui.data.metric_history import MetricHistory, to_micros
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
 )
@@ -341,7 +343,7 @@ class Poller:
             try:
                 if self._conn is None:
                     self._conn = self._connect_pg()
-                self._read_pg_tables(counts)
+                self._read_pg_tables(now, counts)
                 self._lag = self._read_replica_lag(counts)
             except StoreError as exc:
                 self._pg_health.failed(now, exc.reason, took=time.perf_counter() - started)
@@ -373,7 +375,7 @@ class Poller:
             return True
         return False
 
-    def _read_pg_tables(self, counts: dict) -> None:
+    def _read_pg_tables(self, now: datetime, counts: dict) -> None:
         db = _CountingDb(self._conn)
         try:
             self._live_tables.read(db)
@@ -407,9 +409,12 @@ class Poller:
                 loading, pending, recent = [], loading + pending, []
             skip = set(loading)
             others = [i for i in node_ids if i not in skip]
-            since = self._history.node_watermarks(others)
+            if full:   # every node's newest samples
+                asked, since = others, self._history.node_watermarks(others)
+            else:      # the new rows of the nodes whose next sample is due, and of some others in turn
+                asked, since = self._history.nodes_to_read(others, to_micros(now))
             rows = pg_reads.read_new_metrics(
-                db, others, since, LATEST_ROWS_PER_NODE if full else FIRST_LOAD_ROWS_PER_NODE) if others else []
+                db, asked, since, LATEST_ROWS_PER_NODE if full else FIRST_LOAD_ROWS_PER_NODE) if asked else []
         finally:
             counts["sql"] += db.statements
         # Every read succeeded: take them all together.
