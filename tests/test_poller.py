@@ -735,6 +735,19 @@ def test_a_series_built_from_the_last_one_matches_its_samples_after_appends_corr
             assert series.latest_at == to_datetime(expected_times[-1] * s)
 
 
+def test_a_session_placed_in_the_queue_keeps_every_other_field():
+    from dataclasses import fields, replace
+
+    from omega_tui.data.models import Session
+
+    values = {f.name: f"value of {f.name}" for f in fields(Session)}   # distinct, whatever the fields are
+    session = Session(**values)
+    placed = session.at_queue_position(7)
+    assert placed == replace(session, queue_position=7) and placed is not session
+    assert session.queue_position == "value of queue_position"   # the original is left as it was
+    assert placed.at_queue_position(None) == replace(session, queue_position=None)
+
+
 def test_queued_sessions_are_reused_only_while_the_session_and_its_position_are_unchanged():
     from dataclasses import replace
 

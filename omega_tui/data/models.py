@@ -156,6 +156,18 @@ class Session:
     def known_status(self) -> bool:
         return self.status in SESSION_STATUSES
 
+    def at_queue_position(self, position: int | None) -> Session:
+        """This session at `position`: dataclasses.replace() at half the cost (when the queue's
+        head moves, every queued session moves: thousands a poll on a big cluster)."""
+        placed = object.__new__(Session)
+        for name in _SESSION_FIELDS:
+            object.__setattr__(placed, name, getattr(self, name))
+        object.__setattr__(placed, "queue_position", position)
+        return placed
+
+
+_SESSION_FIELDS = tuple(name for name in Session.__slots__ if name != "queue_position")
+
 
 class AlertKind(str, Enum):
     EVENT = "event"                  # an unresolved system_events row

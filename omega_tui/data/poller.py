@@ -626,7 +626,7 @@ class Poller:
             positions.setdefault(session_id, position)
         # Sessions with a queue position are new objects; reuse last poll's when nothing changed:
         # the same session object as read (the row cache keeps it while its row is unchanged) at
-        # the same position. Compared by identity: hashing a whole Session costs more than replace().
+        # the same position. Compared by identity: hashing a whole Session costs more than placing it.
         last, placed, strays, moved = self._placed_sessions, {}, 0, False
         for session_id, position in positions.items():
             session = live.by_id.get(session_id)
@@ -638,7 +638,7 @@ class Poller:
             if before is not None and before[0] is session and before[1] == position:
                 queued = before[2]
             else:
-                queued, moved = replace(session, queue_position=position), True
+                queued, moved = session.at_queue_position(position), True
             placed[session_id] = (session, position, queued)
         self._placed_sessions = placed
         complete = len(live.ordered) < pg_reads.MAX_SESSIONS   # else an unlisted pending session is no stray
