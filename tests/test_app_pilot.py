@@ -296,7 +296,7 @@ def test_a_refresh_of_a_big_cluster_works_out_only_the_rows_in_view(monkeypatch)
     monkeypatch.setattr(NodeTable, "_cells", counting_cells)
     sorts = []
     original_sort = node_table.sort_nodes
-    monkeypatch.setattr(node_table, "sort_nodes", lambda *args: sorts.append(args[1]) or original_sort(*args))
+    monkeypatch.setattr(node_table, "sort_nodes", lambda *args, **kw: sorts.append(args[1]) or original_sort(*args, **kw))
 
     async def scenario():
         async with app.run_test(size=(120, 40)) as pilot:

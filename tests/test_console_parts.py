@@ -13,6 +13,7 @@ from omega_tui.data.models import AlertKind
 from omega_tui.fixed_source import FIXED_TAKEN_AT, FixedSource
 from omega_tui.theme_files import ThemeError, bundled_theme_dir, load_theme_file, load_themes
 from omega_tui.widgets.formatting import coarse_duration, duration, metric_value
+from omega_tui.widgets import status_words
 from omega_tui.widgets.keyed_table import ColumnSpec, fit_columns
 from omega_tui.widgets.node_table import NodeTable, layout_columns, natural_key, node_matches, sort_nodes
 from omega_tui.widgets.sparkline_cells import BucketedSeries, spark_text
@@ -72,6 +73,18 @@ def test_hostnames_sort_naturally():
     assert ordered[-1].metric("cpu_percent") is None or ordered[-1].metric("cpu_percent").latest is None
     by_host = sort_nodes(nodes, "host", True, FIXED_TAKEN_AT)
     assert [n.hostname for n in by_host] == sorted((n.hostname for n in nodes), key=natural_key, reverse=True)
+    # Ties in hostname order, whichever way the values go; the same with the hostname order given.
+    for key, reverse in (("status", False), ("status", True), ("sess", False), ("cpu", True)):
+        ordered = sort_nodes(nodes, key, reverse, FIXED_TAKEN_AT)
+        assert ordered == sort_nodes(nodes, key, reverse, FIXED_TAKEN_AT, by_host=sort_nodes(nodes, "host", False,
+                                                                                             FIXED_TAKEN_AT))
+        runs = {}
+        for node in ordered:
+            value = node.sessions_total if key == "sess" else (
+                node.metric("cpu_percent") and node.metric("cpu_percent").latest if key == "cpu" else
+                status_words.node_problem_rank(node))
+            runs.setdefault(value, []).append(natural_key(node.hostname))
+        assert all(run == sorted(run) for run in runs.values()) and max(map(len, runs.values())) > 1
 
 
 def test_the_node_filter_sees_a_field_that_changed_between_polls():
@@ -82,6 +95,8 @@ def test_the_node_filter_sees_a_field_that_changed_between_polls():
     words = ["draining"]
     before = table._matching(nodes, words)
     assert [n.node_id for n in before] == [n.node_id for n in nodes if node_matches(n, "draining")] != []
+    assert table._matching(nodes, words) == before   # the same list again: searched as worked out
+    nodes = list(nodes)                                # a new snapshot's list, one node changed
     nodes[0] = replace(nodes[0], status="draining")   # a kept haystack would miss it
     assert nodes[0] in table._matching(nodes, words)
     assert table._matching(nodes, ["rack=r1", "zone"]) == [n for n in nodes if node_matches(n, "RACK=r1 zone")]

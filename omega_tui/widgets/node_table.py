@@ -104,35 +104,40 @@ def _latest(node: Node, metric_type: str) -> float | None:
     return series.latest if series is not None else None
 
 
-def _sort_value(node: Node, key: str, now: datetime):
+def _sort_value(key: str, now: datetime):
+    """The function giving a node's value for sort `key` (None: missing)."""
     if key == "host":
-        return natural_key(node.hostname)
+        return lambda node: natural_key(node.hostname)
     if key == "status":
-        return (status_words.node_problem_rank(node), natural_key(node.hostname))
+        return status_words.node_problem_rank
     if key == "beat":
-        age = node.heartbeat_age_at(now)
-        return age if age is not None else float("inf")
-    if key in METRIC_COLUMNS:
-        return _latest(node, METRIC_COLUMNS[key])
-    if key == "load":
-        return _latest(node, "load_1m")
+        def age(node: Node) -> float:
+            seconds = node.heartbeat_age_at(now)
+            return seconds if seconds is not None else float("inf")
+        return age
+    metric = METRIC_COLUMNS.get(key) or ("load_1m" if key == "load" else None)
+    if metric is not None:
+        return lambda node: _latest(node, metric)
     if key == "sess":
-        return node.sessions_total
-    return None
+        return lambda node: node.sessions_total
+    return lambda node: None
 
 
-def sort_nodes(nodes, key: str, reverse: bool, now: datetime) -> list[Node]:
-    """Nodes ordered by `key`; missing values always last; ties by hostname."""
+def sort_nodes(nodes, key: str, reverse: bool, now: datetime, by_host: list[Node] | None = None) -> list[Node]:
+    """Nodes ordered by `key`; missing values always last; ties by hostname.
+
+    `by_host`: the same nodes already in hostname order (the table keeps it per snapshot), so that
+    another sort is one sort of the values (stable: ties stay in hostname order)."""
     descending = (key in _DESCENDING_FIRST) != reverse
-    if key == "host":   # never missing, and already the tie-break: one sort (10,000 nodes every poll)
-        return sorted(nodes, key=lambda n: natural_key(n.hostname), reverse=descending)
-    valued = [(_sort_value(node, key, now), node) for node in nodes]   # each value worked out once
+    if by_host is None:
+        by_host = sorted(nodes, key=lambda n: natural_key(n.hostname))
+    if key == "host":
+        return by_host[::-1] if descending else by_host
+    value_of = _sort_value(key, now)
+    valued = [(value_of(node), node) for node in by_host]   # each value worked out once
     present = [pair for pair in valued if pair[0] is not None]
-    missing = [node for value, node in valued if value is None]
-    present.sort(key=lambda pair: natural_key(pair[1].hostname))
-    present.sort(key=itemgetter(0), reverse=descending)
-    missing.sort(key=lambda n: natural_key(n.hostname))
-    return [node for _, node in present] + missing
+    present.sort(key=itemgetter(0), reverse=descending)     # reverse keeps equal values in their order
+    return [node for _, node in present] + [node for value, node in valued if value is None]
 
 
 def node_haystack(node: Node) -> str:
@@ -187,10 +192,12 @@ class NodeTable(KeyedTable):
         self._snapshot: ClusterSnapshot | None = None
         self._nodes_by_id: dict[str, Node] = {}
         self._sorted: tuple[tuple, list[Node]] | None = None   # (snapshot, sort, now), every node in order
+        self._by_host: tuple[ClusterSnapshot, list[Node]] | None = None   # the snapshot's nodes by hostname
         self._now: datetime | None = None
         self._metric_cells: dict[tuple[str, str], tuple] = {}
         self._fed_metrics: dict[str, tuple] = {}   # node id -> the metrics tuple last fed to the sparklines
         self._haystacks: dict[str, tuple[Node, tuple, str]] = {}   # node id -> (node, fields, what the filter searches)
+        self._searched: tuple[list[Node], list[tuple[Node, str]]] | None = None   # (nodes in order, _haystacks_of them)
         self._layout: tuple[list[str], dict[str, int]] = layout_columns(80)
 
     def show_snapshot(self, snapshot: ClusterSnapshot, now: datetime) -> None:
@@ -217,6 +224,7 @@ class NodeTable(KeyedTable):
         self.filter_text = text
         if not text.split():
             self._haystacks.clear()   # it holds the nodes it last saw: none kept while no filter needs them
+            self._searched = None
         self._render_rows()
 
     def refresh_rows(self) -> None:
@@ -276,7 +284,10 @@ class NodeTable(KeyedTable):
         # Sorted once per snapshot and sort: each keystroke of a filter then only filters (in order).
         sorted_for = (self._snapshot, self.sort_key, self.sort_reverse, self._now)
         if self._sorted is None or self._sorted[0][0] is not self._snapshot or self._sorted[0][1:] != sorted_for[1:]:
-            self._sorted = (sorted_for, sort_nodes(self._snapshot.nodes, self.sort_key, self.sort_reverse, self._now))
+            if self._by_host is None or self._by_host[0] is not self._snapshot:
+                self._by_host = (self._snapshot, sorted(self._snapshot.nodes, key=lambda n: natural_key(n.hostname)))
+            self._sorted = (sorted_for, sort_nodes(self._snapshot.nodes, self.sort_key, self.sort_reverse, self._now,
+                                                   by_host=self._by_host[1]))
         ordered = self._sorted[1]
         words = self.filter_text.lower().split()
         if words:
@@ -284,23 +295,33 @@ class NodeTable(KeyedTable):
         # Each row's cells are worked out only when the row is in view (see KeyedTable.show_keys).
         self.show_keys([node.node_id for node in ordered], self._layout_cells)
 
-    def _matching(self, nodes, words: list[str]) -> list[Node]:
-        """The nodes matching every word (see node_matches), each haystack kept while its fields stay."""
+    def _matching(self, nodes: list[Node], words: list[str]) -> list[Node]:
+        """The nodes matching every word (see node_matches), in their order."""
+        if self._searched is None or self._searched[0] is not nodes:
+            self._searched = (nodes, self._haystacks_of(nodes))
+        pairs = self._searched[1]
+        if len(words) == 1:   # the usual case, without a generator per node
+            word = words[0]
+            return [node for node, haystack in pairs if word in haystack]
+        return [node for node, haystack in pairs if all(word in haystack for word in words)]
+
+    def _haystacks_of(self, nodes: list[Node]) -> list[tuple[Node, str]]:
+        """Each node with what the filter searches, in order: worked out once per snapshot and sort
+        (the same list), so that a keystroke only searches (10,000 strings: a few milliseconds).
+        A haystack is kept while the node's fields stay (most new Node objects have only new metrics)."""
         cache = self._haystacks
         if len(cache) > 2 * len(nodes) + 64:   # nodes went away
             cache.clear()
-        kept = []
+        pairs = []
         for node in nodes:
             cached = cache.get(node.node_id)
-            if cached is None or cached[0] is not node:   # a new Node object: most have only new metrics
+            if cached is None or cached[0] is not node:
                 fields = (node.hostname, node.node_type, node.status, node.reachability, node.ip_address,
                           node.labels)
                 haystack = cached[2] if cached is not None and cached[1] == fields else node_haystack(node)
                 cached = cache[node.node_id] = (node, fields, haystack)
-            haystack = cached[2]
-            if all(word in haystack for word in words):
-                kept.append(node)
-        return kept
+            pairs.append((node, cached[2]))
+        return pairs
 
     def _layout_cells(self, node_id: str) -> tuple[Cell, ...]:
         keys, widths = self._layout
