@@ -163,7 +163,7 @@ def test_sessions_pending_too_long(dsn, redis_url):
     alert = alerts[f"pending:{waiting}"]
     assert alert.kind is AlertKind.PENDING_TOO_LONG and alert.session_id == waiting
     assert alert.since == clock.now - timedelta(minutes=11)
-    assert "erin" in alert.message and "queue position 2" in alert.message
+    assert alert.message == "waiting (erin): pending for 11 min"   # in the queue (its position is the session's)
     assert "1 id(s) in queue:pending_sessions are not pending sessions" in snap.notices
 
 
@@ -246,7 +246,7 @@ def _pending_session(minutes_ago: float, now, **changes):
     return replace(session, **changes)
 
 
-def test_a_pending_alert_is_rebuilt_only_when_its_session_or_its_minutes_change():
+def test_a_pending_alert_is_rebuilt_only_when_what_it_says_changes():
     from omega_tui.data.alerts import AlertBuilder
     from omega_tui.data.metric_history import MetricHistory
 
@@ -267,6 +267,12 @@ def test_a_pending_alert_is_rebuilt_only_when_its_session_or_its_minutes_change(
     assert later is not first and "pending for 12 min" in later.message
     renamed = _pending_session(11.2, now, session_name="render-2")              # the session's row changed
     assert "render-2" in pending_alert(renamed, now + timedelta(seconds=21)).message
+    queued = pending_alert(_pending_session(11.2, now, session_name="render-2", queue_position=5),
+                           now + timedelta(seconds=22))
+    assert "not in the queue" not in queued.message
+    moved = _pending_session(11.2, now, session_name="render-2", queue_position=4)   # the queue's head moved
+    assert pending_alert(moved, now + timedelta(seconds=23)) is queued
+    assert "not in the queue" in pending_alert(renamed, now + timedelta(seconds=24)).message   # left the queue
     assert builder.build(nodes=[], node_changed_at={}, last_heartbeat_seen={}, sessions=[_pending_session(5, now)],
                          open_events=[], history=MetricHistory(), now=now) == []   # not long enough
 

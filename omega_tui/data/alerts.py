@@ -62,7 +62,9 @@ def _failed(node: Node, changed_at: datetime | None) -> _Condition:
 
 
 def _pending_condition(session: Session, waited: float) -> _Condition:
-    where = f", queue position {session.queue_position + 1}" if session.queue_position is not None else ", not in the queue"
+    # Not the queue position: it moves every time the queue's head does, and every pending alert with
+    # it (thousands on a big cluster). Enter on the alert opens the session, position included.
+    where = "" if session.queue_position is not None else ", not in the queue"
     who = f" ({session.username})" if session.username else ""
     return _Condition(Alert(
         alert_id=f"pending:{session.session_id}", kind=AlertKind.PENDING_TOO_LONG, severity="warning",
@@ -83,10 +85,10 @@ class AlertBuilder:
         # node id -> (Node, its threshold conditions): a node that is the same object as last
         # poll (nothing about it changed, see Poller._nodes) has the same ones.
         self._over: dict[str, tuple[Node, list[_Condition]]] = {}
-        # session id -> (Session, condition, until): a session pending too long that is the same
-        # object has the same condition until its message's minutes change (thousands of them
-        # on a busy cluster: not built again every poll).
-        self._waiting: dict[str, tuple[Session, _Condition, datetime]] = {}
+        # session id -> (what its message says of it, condition, until): a session pending too long
+        # has the same condition until that or the message's minutes change (thousands of them on
+        # a busy cluster: not built again every poll).
+        self._waiting: dict[str, tuple[tuple, _Condition, datetime]] = {}
 
     def build(
         self,
@@ -141,8 +143,9 @@ class AlertBuilder:
         for session in sessions:
             if session.status != "pending" or session.created_at is None:
                 continue
+            said = (session.session_name, session.username, session.created_at, session.queue_position is None)
             before = last.get(session.session_id)
-            if before is not None and before[0] is session and now < before[2]:
+            if before is not None and before[0] == said and now < before[2]:
                 entry = before
             else:
                 waited = (now - session.created_at).total_seconds()
@@ -150,7 +153,7 @@ class AlertBuilder:
                     continue
                 # The message shows whole minutes: it changes when the wait reaches the next half minute.
                 until = session.created_at + timedelta(minutes=int(waited / 60 + 0.5) + 0.5)
-                entry = (session, _pending_condition(session, waited), until)
+                entry = (said, _pending_condition(session, waited), until)
             waiting[session.session_id] = entry
             found.append(entry[1])
         self._waiting = waiting
