@@ -105,9 +105,7 @@ def _latest(node: Node, metric_type: str) -> float | None:
 
 
 def _sort_value(key: str, now: datetime):
-    """The function giving a node's value for sort `key` (None: missing)."""
-    if key == "host":
-        return lambda node: natural_key(node.hostname)
+    """The function giving a node's value for sort `key` (None: missing); not for "host" (see sort_nodes)."""
     if key == "status":
         return status_words.node_problem_rank
     if key == "beat":
