@@ -256,15 +256,19 @@ class MetricHistory:
         return asked, watermarks
 
     def _work_out_watermarks(self) -> None:
+        held, since, due = self._series, self._node_since, self._node_due
         for node_id in self._touched:
-            held = [s.times for s in self._series.get(node_id, {}).values() if s.times]
-            if held:
-                top = max(times[-1] for times in held)
-                slowest = min((times for times in held if times[-1] >= top - STOPPED_SERIES_US),
-                              key=lambda times: times[-1])
-                watermark = self._node_since[node_id] = slowest[-1]
-                cadence = min(slowest[-1] - slowest[-2], MAX_CADENCE_US) if len(slowest) > 1 else 0
-                self._node_due[node_id] = watermark + cadence - DUE_EARLY_US
+            series = [s.times for s in held.get(node_id, {}).values() if s.times]
+            if not series:
+                continue
+            floor = max([times[-1] for times in series]) - STOPPED_SERIES_US
+            slowest = None   # the times of the series with the oldest newest sample, stopped ones left out
+            for times in series:
+                if times[-1] >= floor and (slowest is None or times[-1] < slowest[-1]):
+                    slowest = times
+            watermark = since[node_id] = slowest[-1]
+            cadence = min(slowest[-1] - slowest[-2], MAX_CADENCE_US) if len(slowest) > 1 else 0
+            due[node_id] = watermark + cadence - DUE_EARLY_US
         self._touched.clear()
 
     def series_of(self, node_id: str) -> tuple[MetricSeries, ...]:
