@@ -36,7 +36,7 @@ from omega_tui.config import Settings  # noqa: E402
 from omega_tui.confirmation import Confirmation  # noqa: E402
 from omega_tui.data.actions import ActionResult, current_actor  # noqa: E402
 from omega_tui.data.models import ClusterSnapshot, NodeDetail  # noqa: E402
-from omega_tui.garbage_collection import tune_garbage_collector  # noqa: E402
+from omega_tui.garbage_collection import FullCollections, tune_garbage_collector  # noqa: E402
 from omega_tui.messages import ActionsDone, OpenAlert, OpenNode, OpenSession, PollFailed, SnapshotReady  # noqa: E402
 from omega_tui.poll_schedule import PollSchedule, Stopped  # noqa: E402
 from omega_tui.screens.confirm import ConfirmScreen  # noqa: E402
@@ -184,6 +184,7 @@ class OmegaApp(App):
     def _poll_loop(self) -> None:
         """The poller thread: wait until due, poll, hand the snapshot over; never two polls at once."""
         last_finished = float("-inf")
+        full_collections = FullCollections()
         while True:
             try:
                 self.schedule.wait_until_due(last_finished)
@@ -194,6 +195,7 @@ class OmegaApp(App):
                 self.post_message(PollFailed(f"poll failed: {describe_error(exc)}"))
             else:
                 self._hand_over(snapshot)
+            full_collections.after_poll()   # see garbage_collection.py
             last_finished = time.monotonic()
 
     def _hand_over(self, snapshot: ClusterSnapshot) -> None:

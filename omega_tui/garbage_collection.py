@@ -1,4 +1,4 @@
-"""The console's garbage-collector setting: young collections rarely, full ones as often as before.
+"""The console's garbage-collector setting: young collections rarely, a full one every few minutes.
 
 With thousands of nodes a poll builds tens of thousands of objects. At
 Python's default young threshold (700 net allocations) they were walked by
@@ -8,15 +8,18 @@ freed by reference counting before any collection sees them (snapshots hold
 no reference cycles).
 
 Full collections stop every thread, keys and the poller included (about
-0.25 s at 5,000 nodes, 0.5 s at 10,000), and find only the few cycles Textual
-leaves. They come after FULL_COLLECTION_EVERY collections of the middle
-generation, that is after about 7 million net allocations: as with the
-setting before, (700, 10, 1000), with which the 30-minute soak test passed.
-(A first try kept 1000 there with the young threshold at 50,000: full
-collections 70 times rarer, one in the whole soak run, and it grew 12.5 %,
-its limit being 10 %. Freezing each poll's objects out of the collector's
-reach, gc.freeze(), kept Textual's short-lived cycles (its strips cache
-themselves) until a full collection.)
+0.25 s at 5,000 nodes, 0.5 s at 10,000), and find the cycles Textual leaves
+(its strips cache themselves, closed screens). Python starts one only when
+the objects that reached the oldest generation since the last grew by a
+quarter; with young collections this rare few get there, and in the
+30-minute soak test one came in the whole run and the console grew 23 %
+(its limit: 10 %). So the poller thread runs one itself every
+FULL_COLLECTION_SECONDS, after a poll (FullCollections). At Python's
+thresholds they came every five minutes or so; the soak test passed with
+those (+8.8 %), but the polls carried the young collections.
+
+Tried and left: freezing each poll's objects out of the collector's reach
+(gc.freeze()) kept Textual's short-lived cycles until a full collection.
 
 Set before the first poll (which builds most of those objects), and by the
 bench, which measures the poller as the console runs it.
@@ -25,11 +28,30 @@ bench, which measures the poller as the console runs it.
 from __future__ import annotations
 
 import gc
+import time
 
 YOUNG_COLLECTION_EVERY = 50_000
 MIDDLE_COLLECTION_EVERY = 10          # young collections (Python's default)
-FULL_COLLECTION_EVERY = 14            # middle collections: 50,000 x 10 x 14 = 7 million allocations
+FULL_COLLECTION_EVERY = 14            # middle collections, when Python's own rule allows (see above)
+FULL_COLLECTION_SECONDS = 180.0
 
 
 def tune_garbage_collector() -> None:
     gc.set_threshold(YOUNG_COLLECTION_EVERY, MIDDLE_COLLECTION_EVERY, FULL_COLLECTION_EVERY)
+
+
+class FullCollections:
+    """A full collection at most every `every` seconds, asked for after each poll (poller thread)."""
+
+    def __init__(self, every: float = FULL_COLLECTION_SECONDS, clock=time.monotonic):
+        self.every = every
+        self._clock = clock
+        self._last = clock()
+
+    def after_poll(self) -> bool:
+        """Collect if one is due; True when it did."""
+        if self._clock() - self._last < self.every:
+            return False
+        gc.collect()
+        self._last = self._clock()
+        return True

@@ -117,3 +117,18 @@ def test_the_console_sets_rare_collections_before_its_first_poll():
         "assert after == wanted != before, (before, after)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_full_collection_runs_after_a_poll_once_every_few_minutes(monkeypatch):
+    import gc
+
+    from omega_tui.garbage_collection import FullCollections
+
+    collected, now = [], [1000.0]
+    monkeypatch.setattr(gc, "collect", lambda *args: collected.append(now[0]) or 0)
+    collections = FullCollections(every=180.0, clock=lambda: now[0])
+    ran = []
+    for _ in range(200):   # a poll every 2 s for 400 s
+        now[0] += 2.0
+        ran.append(collections.after_poll())
+    assert collected == [1180.0, 1360.0] and ran.count(True) == 2
