@@ -576,3 +576,23 @@ def test_backfill_gives_sessions_in_every_state_and_events_of_every_severity(dsn
         " WHERE s.status = 'cancelled' AND a.status = 'active'",
     )
     assert leaked == [(0,)]
+
+
+def test_a_session_ends_when_its_end_falls_between_two_representable_timestamps():
+    # when = start + runtime rounds, in float seconds since 1970, to the very `now` of a step, while
+    # the run measured in microseconds falls short of runtime_s: it must end, not be due again forever.
+    from omega_tui.sim.sessions import SimSession
+    from omega_tui.sim.workload import StepChanges, Workload
+
+    start = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+    session = SimSession(session_id="s", user_id="u", name="n", session_type="batch", application=None, image=None,
+                         priority=1, cpu=1.0, memory_gb=1.0, gpus=0, storage_gb=1.0, created_at=start,
+                         status="running", start_time=start, runtime_s=100.0000001)
+    workload = Workload(random.Random(1), [], [])
+    workload.live[session.session_id] = session
+    workload._schedule(session)
+    now = start + timedelta(seconds=100)
+    assert workload._heap[0][0] <= now.timestamp()   # due at this step, as float seconds have it
+    changes = StepChanges()
+    workload.advance(now, changes)
+    assert session.status == "completed" and changes.completed == [session] and not workload._heap

@@ -199,7 +199,10 @@ class Workload:
             session.status = "running"
             changes.resumed.append(session)
         elif session.status == "running":
-            ran = (now - (session.start_time or now)).total_seconds() - session.paused_total_s
+            # A millisecond's grace: `now` is at or after the event's time as _next_event worked it
+            # out in float seconds, but this difference, in microseconds, could fall a hair short
+            # of the threshold; the event was then scheduled again for the same moment, forever.
+            ran = (now - (session.start_time or now)).total_seconds() - session.paused_total_s + 1e-3
             if session.fail_after_s is not None and ran >= session.fail_after_s:
                 if session.cancel_by_user:
                     self._end(session, "cancelled", now)
