@@ -199,11 +199,11 @@ class Workload:
             session.status = "running"
             changes.resumed.append(session)
         elif session.status == "running":
-            # A millisecond's grace: `now` is at or after the event's time as _next_event worked it
-            # out in float seconds, but this difference, in microseconds, could fall a hair short
-            # of the threshold; the event was then scheduled again for the same moment, forever.
-            ran = (now - (session.start_time or now)).total_seconds() - session.paused_total_s + 1e-3
-            if session.fail_after_s is not None and ran >= session.fail_after_s:
+            # Each threshold is reached as _next_event schedules it, in the same float arithmetic: the
+            # run worked out another way (in microseconds) could fall a hair short of the threshold
+            # at the very moment its event fires, and the event came back for that moment forever.
+            horizon = now.timestamp()
+            if session.fail_after_s is not None and _run_reaches(session, session.fail_after_s) <= horizon:
                 if session.cancel_by_user:
                     self._end(session, "cancelled", now)
                     changes.cancelled.append(session)
@@ -211,12 +211,13 @@ class Workload:
                     self._end(session, "failed", now)
                     changes.failed.append(session)
                 return
-            if session.pause_after_s is not None and not session.has_paused and ran >= session.pause_after_s:
+            if (session.pause_after_s is not None and not session.has_paused
+                    and _run_reaches(session, session.pause_after_s) <= horizon):
                 session.status = "paused"
                 session.paused_at = now
                 session.has_paused = True
                 changes.paused.append(session)
-            elif ran >= session.runtime_s:
+            elif _run_reaches(session, session.runtime_s) <= horizon:
                 self._end(session, "completed", now)
                 changes.completed.append(session)
                 return
@@ -255,7 +256,7 @@ class Workload:
                 due.append(session.fail_after_s)
             if session.pause_after_s is not None and not session.has_paused:
                 due.append(session.pause_after_s)
-            return session.start_time.timestamp() + session.paused_total_s + min(due)
+            return _run_reaches(session, min(due))
         return None
 
     # -- outside events ---------------------------------------------------------------
@@ -339,3 +340,8 @@ class Workload:
             if row.status == "paused":
                 session.paused_at = session.paused_at or now
                 session.has_paused = True
+
+
+def _run_reaches(session: SimSession, seconds: float) -> float:
+    """When (seconds since 1970) a running session has run `seconds`, its pauses left out."""
+    return session.start_time.timestamp() + session.paused_total_s + seconds
