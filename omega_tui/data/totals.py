@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from itertools import repeat
 from collections.abc import Mapping
+from itertools import repeat
 
 from omega_tui.data.models import (
     HISTORY_POINTS, NODE_STATUSES, SESSION_STATUSES, SEVERITIES, Alert, ClusterTotals, MetricSeries, Node, Reachability,
