@@ -6,7 +6,7 @@ an incremental one (not a full re-read), shows it.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -130,6 +130,21 @@ def test_a_nodes_allocations_are_parsed_again_only_when_their_text_changes():
     moved = row[:13] + ('[["cpu", 6, 8, "cores"]]', 1)
     assert [(a.resource_type, a.allocated) for a in pg_node(moved, before=(row, first)).fields["allocations"]] == [
         ("cpu", 6.0)]
+
+
+def test_a_node_rebuilt_from_its_previous_row_is_the_node_its_new_row_gives():
+    # A heartbeat rewrites only the times: the other fields are taken over, not checked again;
+    # any other change is read afresh. Either way the result is what the row alone gives.
+    then, now = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+    row = ("id-a", "a", "10.0.0.1", "cpu", "active", 8, 32.0, 100.0, 0, None, '{"rack": "r1"}', then, then,
+           '[["cpu", 2, 8, "cores"]]', 1)
+    before = (row, pg_node(row, 1, 1))
+    heartbeat = row[:11] + (now, now) + row[13:]
+    for new in (heartbeat, heartbeat[:4] + ("draining",) + heartbeat[5:], heartbeat[:6] + (float("nan"),) + heartbeat[7:],
+                heartbeat[:10] + ('{"rack": "r2"}',) + heartbeat[11:], heartbeat[:11] + (None, None) + heartbeat[13:]):
+        rebuilt = pg_node(new, 2, 3, before=before)
+        fresh = pg_node(new, 2, 3)
+        assert (rebuilt.node_id, rebuilt.updated_at, rebuilt.fields) == (fresh.node_id, fresh.updated_at, fresh.fields)
 
 
 def test_sessions_come_change_finish_and_go_with_the_nodes_counts(poller, db, clock):
