@@ -161,6 +161,30 @@ def test_the_reader_remembers_when_a_missing_key_was_last_seen(redis_url):
         rd.close()
 
 
+def test_the_queue_and_unchanged_heartbeats_are_decoded_once_and_read_again_when_they_change(redis_url):
+    from omega_tui.data.redis_live import QUEUE_KEY, HeartbeatReader
+
+    rd = cd.redis_client(redis_url)
+    node = cd.new_id()
+    now = cd.utc_now()
+    cd.write_heartbeat(rd, node, now)
+    rd.rpush(QUEUE_KEY, "s1", "s2")
+    reader = HeartbeatReader()
+    try:
+        first = reader.read(rd, [node], now)
+        again = reader.read(rd, [node], now)
+        assert again.queue is first.queue and again.queue == ("s1", "s2")
+        assert again.heartbeats[node] is first.heartbeats[node]
+        rd.lpop(QUEUE_KEY)
+        cd.write_heartbeat(rd, node, now + timedelta(seconds=5))
+        moved = reader.read(rd, [node], now)
+        assert moved.queue == ("s2",)
+        assert moved.heartbeats[node].at == now + timedelta(seconds=5)
+    finally:
+        rd.delete(QUEUE_KEY)
+        rd.close()
+
+
 def test_a_node_new_in_postgresql_has_its_heartbeat_read_in_the_same_poll(dsn, redis_url):
     # Redis is read alongside PostgreSQL for the last poll's nodes; a new node is asked about after.
     clock = cd.Clock(cd.utc_now())

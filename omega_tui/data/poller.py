@@ -111,6 +111,7 @@ class Poller:
         self._live_tables = LiveTables()
         self._placed_sessions: dict = {}   # session id -> (session as read, queue position, session with it)
         self._with_queue: tuple = (None, 0, [], [])   # (LiveSessions, sessions placed, sessions, pending) last built
+        self._queue_positions: tuple = (None, {})   # (queue as read, session id -> its first position)
         self._built_nodes: dict = {}       # node id -> (PgNode, heartbeat, reachability, series, Node): see _nodes
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
@@ -620,9 +621,12 @@ class Poller:
         if not queue:
             self._placed_sessions = {}
             return live.ordered, live.pending
-        positions: dict[str, int] = {}
-        for position, session_id in enumerate(queue):
-            positions.setdefault(session_id, position)
+        if queue is not self._queue_positions[0]:   # the same tuple while the queue is unchanged
+            positions: dict[str, int] = {}
+            for position, session_id in enumerate(queue):
+                positions.setdefault(session_id, position)
+            self._queue_positions = (queue, positions)
+        positions = self._queue_positions[1]
         # Sessions with a queue position are new objects; reuse last poll's when nothing changed:
         # the same session object as read (the row cache keeps it while its row is unchanged) at
         # the same position. Compared by identity: hashing a whole Session costs more than placing it.

@@ -188,6 +188,7 @@ class HeartbeatReader:
         self._discovered: set[str] = set()
         self._parsed: dict[str, tuple[bytes, Heartbeat]] = {}   # a value unchanged since the last read is not parsed again
         self._last_seen: dict[str, datetime] = {}   # RedisReading.last_seen of the last read
+        self._queue: tuple[list, tuple[str, ...]] = ([], ())   # the queue as last read, and as decoded
         self._scan_cursor: int | None = None      # None: no discovery pass running
         self._last_pass_start: datetime | None = None
         self._slots: dict[str, int] = {}          # cluster: node id -> hash slot of its heartbeat key
@@ -245,17 +246,21 @@ class HeartbeatReader:
                     last_seen[node_id] = at
                 continue
             last = self._parsed.get(node_id)
-            heartbeat = last[1] if last is not None and last[0] == raw else parse_heartbeat(raw)
-            heartbeats[node_id] = heartbeat
-            parsed[node_id] = (raw, heartbeat)
+            if last is None or last[0] != raw:
+                last = (raw, parse_heartbeat(raw))
+            heartbeats[node_id] = last[1]
+            parsed[node_id] = last   # the same pair while unchanged: no new object for the collector to walk
         self._parsed, self._last_seen = parsed, last_seen
 
         queue: tuple[str, ...] | None
         if isinstance(queue_result, Exception):
             queue = None
             problems.append(f"{QUEUE_KEY}: {_first_line(queue_result)}")
+        elif queue_result == self._queue[0]:
+            queue = self._queue[1]   # unchanged (compared as read, in C): the same tuple, not decoded again
         else:
             queue = tuple(item.decode("utf-8", "replace") for item in queue_result)
+            self._queue = (queue_result, queue)
 
         self._discovered = {i for i in self._discovered if i not in known and heartbeats.get(i, True) is not None}
         return RedisReading(
