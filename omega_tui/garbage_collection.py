@@ -3,9 +3,14 @@
 With thousands of nodes a poll builds tens of thousands of objects. At
 Python's default young threshold (700 net allocations) they were walked by
 hundreds of young collections a poll (about 4 ms a poll at 1,000 nodes,
-40 ms at 5,000); after YOUNG_COLLECTION_EVERY allocations most of them are
-freed by reference counting before any collection sees them (snapshots hold
-no reference cycles).
+40 ms at 5,000). Python counts allocations less deallocations: a poll's new
+objects replace the last poll's, which are freed (by reference counting:
+snapshots hold no reference cycles) when its snapshot goes, so the count
+falls back. YOUNG_COLLECTION_EVERY is above what a poll allocates at 10,000
+nodes (about 125,000 objects): at 50,000 a young collection came nearly
+every poll there and walked all of them (about 100 ms each, 140 ms a poll on
+average, measured), at 200,000 none came in 20 polls (poll median 1,359 ->
+936 ms in the same harness).
 
 Full collections stop every thread, keys and the poller included (about
 0.25 s at 5,000 nodes, 0.5 s at 10,000), and find the cycles Textual leaves
@@ -30,7 +35,7 @@ from __future__ import annotations
 import gc
 import time
 
-YOUNG_COLLECTION_EVERY = 50_000
+YOUNG_COLLECTION_EVERY = 200_000
 MIDDLE_COLLECTION_EVERY = 10          # young collections (Python's default)
 FULL_COLLECTION_EVERY = 14            # middle collections, when Python's own rule allows (see above)
 FULL_COLLECTION_SECONDS = 180.0
