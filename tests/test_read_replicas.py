@@ -256,3 +256,19 @@ def test_the_status_line_names_the_source_and_the_lag():
     assert store_age(fallback, now, wide=False).plain == "PG primary ✓ 0s"
     plain = StoreHealth("PostgreSQL", HealthState.OK, last_ok=now)
     assert store_age(plain, now, wide=True).plain == "PostgreSQL ✓ 0s"
+
+
+def test_the_status_line_shows_a_stores_age_only_once_its_data_is_late():
+    # While fresh the age is left out (it flipped between 0s and 1s with the poll's duration and
+    # the whole line was sent again each refresh); older than `late_after` it shows, and so does
+    # a failed store's.
+    from omega_tui.data.models import StoreHealth
+    from omega_tui.widgets.status_line import store_age
+
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    fresh = StoreHealth("Redis", HealthState.OK, last_ok=now - timedelta(seconds=1.4))
+    assert store_age(fresh, now, wide=True, late_after=4.0).plain == "Redis ✓"
+    late = StoreHealth("Redis", HealthState.OK, last_ok=now - timedelta(seconds=9))
+    assert store_age(late, now, wide=True, late_after=4.0).plain == "Redis ✓ 9s"
+    failed = StoreHealth("Redis", HealthState.STALE, last_ok=now - timedelta(seconds=1), reason="refused")
+    assert store_age(failed, now, wide=True, late_after=4.0).plain == "Redis ✗ 1s old"

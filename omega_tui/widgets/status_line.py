@@ -9,7 +9,9 @@ from textual.content import Content
 from textual.widget import Widget
 
 from omega_tui.data.models import ClusterSnapshot, StoreHealth
-from omega_tui.widgets.formatting import age, clock_time, duration
+from omega_tui.widgets.formatting import age, clock_time, duration, seconds_between
+
+LATE_AFTER_POLLS = 2   # a store's data older than this many poll intervals shows its age
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,14 +20,21 @@ class PollState:
     paused: bool
 
 
-def store_age(health: StoreHealth, now: datetime, wide: bool) -> Content:
-    """'PostgreSQL ✓ 0s' (age of its data), or the state when it is not OK; a read replica adds its lag."""
+def store_age(health: StoreHealth, now: datetime, wide: bool, late_after: float | None = None) -> Content:
+    """'PostgreSQL ✓ 12s' (age of its data), or the state when it is not OK; a read replica adds its lag.
+
+    With `late_after` (seconds), an age up to that is left out: 'PostgreSQL ✓'. An age that
+    said 0s or 1s by how long the poll took rewrote the whole line at every refresh.
+    """
     name = health.store if wide else {"PostgreSQL": "PG"}.get(health.store, health.store)
     if health.source is not None:
         name += " replica" if health.lag_seconds is not None else " primary"
     if health.lag_seconds is not None:
         name += f" lag {duration(health.lag_seconds)}"
     if health.ok:
+        seconds = seconds_between(health.last_ok, now)
+        if late_after is not None and seconds is not None and seconds <= late_after:
+            return Content.assemble(f"{name} ", ("✓", "$success"))
         return Content.assemble(f"{name} ", ("✓", "$success"), f" {age(health.last_ok, now)}")
     if health.last_ok is not None:
         return Content.assemble(f"{name} ", (f"✗ {age(health.last_ok, now)} old", "$error bold"))
@@ -77,8 +86,10 @@ class StatusLine(Widget):
             snapshot, now = self._snapshot, self._now
             if wide:  # minutes only: a line that changed every poll would be resent every poll
                 right_parts.append(Content(clock_time(snapshot.taken_at, now)[:-3]))
-            right_parts.append(store_age(snapshot.postgres, now, wide))
-            right_parts.append(store_age(snapshot.redis, now, wide))
+            # Fresh data (the last poll is not overdue) shows no age: it only changes when it matters.
+            late_after = LATE_AFTER_POLLS * self._poll.interval if self._poll is not None else None
+            right_parts.append(store_age(snapshot.postgres, now, wide, late_after))
+            right_parts.append(store_age(snapshot.redis, now, wide, late_after))
         if self._poll is not None:
             if self._poll.paused:
                 right_parts.append(Content.styled("‖ PAUSED", "$warning bold reverse"))
