@@ -213,3 +213,16 @@ def test_measuring_an_existing_cluster_writes_nothing(dsn, redis_url, cluster):
     keys = result["key_latency"]
     assert keys["presses"] == 5 and keys["polls_meanwhile"] >= 1 and 0 < keys["median_ms"] <= keys["max_ms"]
     assert state() == before
+
+
+def test_a_backfilled_database_is_settled_before_it_is_measured(dsn):
+    # The bench vacuums and analyzes after its backfill, so autovacuum does not do it during the polls.
+    from omega_tui.bench.command import settle
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        before = conn.execute("SELECT vacuum_count, analyze_count FROM pg_stat_user_tables "
+                              "WHERE relname = 'nodes'").fetchone()
+        settle(dsn)
+        after = conn.execute("SELECT vacuum_count, analyze_count FROM pg_stat_user_tables "
+                             "WHERE relname = 'nodes'").fetchone()
+    assert after[0] == before[0] + 1 and after[1] == before[1] + 1
