@@ -140,8 +140,9 @@ def test_a_node_rebuilt_from_its_previous_row_is_the_node_its_new_row_gives():
            '[["cpu", 2, 8, "cores"]]', 1)
     before = (row, pg_node(row, 1, 1))
     heartbeat = row[:11] + (now, now) + row[13:]
-    for new in (heartbeat, heartbeat[:4] + ("draining",) + heartbeat[5:], heartbeat[:6] + (float("nan"),) + heartbeat[7:],
-                heartbeat[:10] + ('{"rack": "r2"}',) + heartbeat[11:], heartbeat[:11] + (None, None) + heartbeat[13:]):
+    others = (heartbeat[:4] + ("draining",) + heartbeat[5:], heartbeat[:6] + (float("nan"),) + heartbeat[7:],
+              heartbeat[:10] + ('{"rack": "r2"}',) + heartbeat[11:], heartbeat[:11] + (None, None) + heartbeat[13:])
+    for new in (heartbeat, *others):
         rebuilt = pg_node(new, 2, 3, before=before)
         fresh = pg_node(new, 2, 3)
         assert (rebuilt.node_id, rebuilt.updated_at, rebuilt.fields) == (fresh.node_id, fresh.updated_at, fresh.fields)

@@ -3,9 +3,10 @@
 Embedded mode (the default) starts its own PostgreSQL and Redis in a
 temporary directory; for each size it creates a database, backfills it with
 the simulator (10 s interval, canonical metrics), vacuums and analyzes it (see
-settle()) and keeps the simulator live while measuring, in a process of its own (as the cluster's writers are),
-its nodes reporting in five staggered groups (every node every 10 s, a fifth
-of them every 2 s, as agents not in step do).
+settle()) and keeps the simulator live while measuring, in a process of its
+own (as the cluster's writers are), its nodes reporting in five staggered
+groups (every node every 10 s, a fifth of them every 2 s, as agents not in
+step do).
 
 With --dsn/--redis it measures a real cluster as it is: no backfill, no
 simulator, nothing written; the pollers' connections are read-only.
