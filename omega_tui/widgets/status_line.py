@@ -35,7 +35,7 @@ def store_age(health: StoreHealth, now: datetime, wide: bool, late_after: float 
         seconds = seconds_between(health.last_ok, now)
         if late_after is not None and seconds is not None and seconds <= late_after:
             return Content.assemble(f"{name} ", ("✓", "$success"))
-        return Content.assemble(f"{name} ", ("✓", "$success"), f" {age(health.last_ok, now)}")
+        return Content.assemble(f"{name} ", ("✓", "$success"), f" {duration(seconds)}")
     if health.last_ok is not None:
         return Content.assemble(f"{name} ", (f"✗ {age(health.last_ok, now)} old", "$error bold"))
     return Content.assemble(f"{name} ", ("✗ down", "$error bold"))
