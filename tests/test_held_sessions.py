@@ -50,11 +50,9 @@ def test_sessions_kept_from_changes_match_a_fresh_count():
         finished = set(rng.sample(sorted(live), min(len(live), rng.randrange(3)))) if poll % 3 == 0 else set()
         for session in changed:
             live[session.session_id] = session
-        still_live = None
-        if finished:
-            for session_id in finished:
-                live.pop(session_id, None)
-            still_live = set(live)
+        for session_id in finished:
+            live.pop(session_id, None)
+        still_live = set(live)   # the poller reads the live ids every poll
         assert held.count_after(changed, still_live) == len(live)
         held.update(changed, still_live)
         _assert_as_counted(held, live)

@@ -237,7 +237,7 @@ def test_poll_cost_does_not_grow_with_history_or_nodes(servers, dsn, redis_url, 
     for s_poll, l_poll in zip(small[:3], large[:3]):
         assert s_poll.sql_statements == l_poll.sql_statements
         assert s_poll.redis_round_trips == l_poll.redis_round_trips
-    assert small[1].sql_statements == 7 and small[1].redis_round_trips == 1   # no open event changed: resolved ones not read
+    assert small[1].sql_statements == 8 and small[1].redis_round_trips == 1   # no open event changed: resolved ones not read
 
 
 def test_heartbeats_are_read_in_mget_batches_without_keys(dsn, redis_url, db, rd, clock):
@@ -518,8 +518,9 @@ def test_first_load_in_batches_and_reload_after_a_gap_keep_the_history_right(dsn
         monkeypatch.setattr(poller_module, "RELOAD_AFTER_SECONDS", -1.0)   # as if the last read were long ago
         cd.add_metric_rows(db, [(end + STEP, ids[0], "cpu_percent", 5.0), (end + STEP, ids[4], "cpu_percent", 7.0)])
         snap = poller.poll()
-        # The four reads of changes, one history batch, the others' newest rows, the acks, the audit trail.
-        assert snap.stats.full_metric_load and snap.stats.sql_statements == 4 + 1 + 1 + 1 + 1
+        # The five reads of changes (the counts, nodes, sessions, the live session ids, open events), one
+        # history batch, the others' newest rows, the acks, the audit trail.
+        assert snap.stats.full_metric_load and snap.stats.sql_statements == 5 + 1 + 1 + 1 + 1
         assert sorted(poller._history_pending) == sorted(ids[2:])
         expected = {n: tuple(float(100 * n + k) for k in range(13, 73)) for n in range(5)}
         expected[0] = expected[0][1:] + (5.0,)

@@ -67,11 +67,8 @@ class HeldSessions:
             self._count(session, 1)
         self._view = None
 
-    def count_after(self, changed: list[Session], still_live: set[str] | None = None) -> int:
+    def count_after(self, changed: list[Session], still_live: set[str]) -> int:
         """How many sessions update(changed, still_live) would leave."""
-        if still_live is None:
-            changed_ids = {s.session_id for s in changed}
-            return len(self._by_id) + sum(1 for session_id in changed_ids if session_id not in self._by_id)
         return len((self._by_id.keys() | {s.session_id for s in changed}) & still_live)
 
     def update(self, changed: list[Session], still_live: set[str] | None = None) -> None:

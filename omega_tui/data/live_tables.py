@@ -4,10 +4,11 @@ Omega's `updated_at` columns are kept by no trigger, so they are not trusted.
 PostgreSQL's `xmin` system column is: every insert or update gives the row
 the id of the transaction that wrote it. Each poll notes its snapshot's xmin
 (the oldest transaction still in progress); the next poll fetches the rows
-whose xmin is at or after it (pg_reads._written_since). Deleted rows leave
-nothing to find, so the poll also counts the rows (nodes, their
-node_resources rows, live sessions) and reads everything again when the
-counts disagree with what is held. Everything is also read again on a new
+whose xmin is at or after it (see pg_reads). Deleted rows leave nothing to
+find, so the poll also counts nodes and their node_resources rows and reads
+everything again when the counts disagree with what is held, and reads the
+ids of the live sessions (those that finished or were deleted are the held
+ones not among them). Everything is also read again on a new
 connection (another server's snapshot), when users changed (usernames are
 joined into sessions), when a node's hostname changed or a node came or went
 (order, joined hostnames), and every FULL_READ_SECONDS as a safety net.
@@ -44,7 +45,7 @@ class LiveTables:
         since = self._since
         if conn is not self._conn or self._clock() - self._full_at > FULL_READ_SECONDS:
             since = None
-        snapshot, node_count, resource_count, session_count, users_changed, live = pg_reads.read_changes(db, since)
+        snapshot, node_count, resource_count, users_changed, live = pg_reads.read_changes(db, since)
         if users_changed or node_count > pg_reads.MAX_NODES:
             since = None   # usernames are joined into sessions; only the first MAX_NODES are followed
 
@@ -54,11 +55,7 @@ class LiveTables:
             since = None   # a node came, went or was renamed (order, joined hostnames), or a resource row went
             rows = self._read_nodes(db, since)
 
-        if session_count >= pg_reads.MAX_SESSIONS:
-            # Only the oldest MAX_SESSIONS: not followed row by row.
-            every_session, changes = pg_reads.read_live_sessions(db, live), None
-        else:
-            every_session, changes = self._read_sessions(db, since, session_count, live)
+        every_session, changes = self._read_sessions(db, since, live)
 
         # Every read succeeded: take them all.
         if since is None:
@@ -87,19 +84,19 @@ class LiveTables:
             rows[row[0]] = row
         return rows
 
-    def _read_sessions(self, db, since, live_count: int, live: list[str]):
-        """(every live session, None) to hold those instead, or (None, (changed sessions, live ids or
-        None)) to update the held ones with."""
+    def _read_sessions(self, db, since, live: list[str]):
+        """(every live session, None) to hold those instead, or (None, (changed sessions, live ids)) to
+        update the held ones with."""
         held = self._held
         if since is None or len(held) >= pg_reads.MAX_SESSIONS:
             return pg_reads.read_live_sessions(db, live), None
         changed = pg_reads.read_changed_sessions(db, since, live)
-        if held.count_after(changed) == live_count:
-            return None, (changed, None)
-        # Some held sessions are no longer live: they finished (an update, but out of the
-        # live set the read above sees) or were deleted.
+        # The held sessions not among the live ids finished (an update, but out of the live set
+        # the read above sees) or were deleted.
         still_live = pg_reads.read_live_session_ids(db, live)
-        if held.count_after(changed, still_live) != live_count:
+        if len(still_live) >= pg_reads.MAX_SESSIONS or held.count_after(changed, still_live) != len(still_live):
+            # Only the oldest MAX_SESSIONS are shown (not followed row by row), or a live session
+            # is neither held nor written since the last poll: read them all.
             return pg_reads.read_live_sessions(db, live), None
         return None, (changed, still_live)
 

@@ -5,10 +5,9 @@ memory and only node_metrics rows newer than each node's own watermark are
 read (late rows of a node are found, no row is read twice), and only of the
 nodes whose next sample is due, and of every node in turn (see
 MetricHistory.nodes_to_read). A poll is a constant number of statements
-(seven queries; one more when live sessions finished, one more for new open
-events (see open_events.py), one more when the open events changed or every
-RESOLVED_READ_SECONDS for the resolved ones), in one read-only REPEATABLE
-READ transaction so they agree with each other; nodes and live sessions are
+(eight queries; one more for new open events (see open_events.py), one more
+when the open events changed or every RESOLVED_READ_SECONDS for the resolved
+ones), in one read-only REPEATABLE READ transaction so they agree with each other; nodes and live sessions are
 read incrementally too, see live_tables.py; the first poll loads the short
 history of the first nodes shown, the next polls that of the others, in
 batches, and so does the first poll after a gap) and one Redis round trip
