@@ -11,7 +11,7 @@ import cluster_data as cd
 from omega_tui.config import Settings
 from omega_tui.data.models import HealthState, Heartbeat, Reachability
 from omega_tui.data.poller import Poller
-from omega_tui.data.redis_live import parse_heartbeat, parse_timestamp, reachability
+from omega_tui.data.redis_live import live_until, parse_heartbeat, parse_timestamp, reachability
 
 T = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -77,6 +77,37 @@ def test_reachability_follows_age_against_the_ttl():
     assert reachability(fresh, T) == (Reachability.LIVE, 30.0)
     assert reachability(old, T) == (Reachability.STALE, 31.0)
     assert reachability(None, T) == (Reachability.MISSING, None)
+
+
+def test_live_until_is_the_last_moment_reachability_says_live():
+    hb = Heartbeat(at=T - timedelta(seconds=30), status="active", load=None)
+    until = live_until(hb)
+    assert until == T and reachability(hb, until)[0] is Reachability.LIVE
+    assert reachability(hb, until + timedelta(microseconds=1))[0] is Reachability.STALE
+    assert live_until(parse_heartbeat(b"nope")) == datetime.min.replace(tzinfo=UTC)   # never LIVE
+    end_of_time = Heartbeat(at=datetime.max.replace(tzinfo=UTC), status="active", load=None)
+    assert live_until(end_of_time) == datetime.max.replace(tzinfo=UTC)   # no overflow
+
+
+def test_an_unchanged_heartbeat_goes_stale_as_time_passes(dsn, redis_url):
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    node = cd.add_node(db, "quiet")
+    db.close()
+    rd = cd.redis_client(redis_url)
+    cd.write_heartbeat(rd, node, clock.now - timedelta(seconds=10))
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    try:
+        first = poller.poll().node(node)
+        clock.advance(20)             # the heartbeat is 30 s old: still LIVE, nothing changed
+        second = poller.poll().node(node)
+        clock.advance(0.000001)
+        third = poller.poll().node(node)
+    finally:
+        poller.close()
+        rd.close()
+    assert first.reachability is Reachability.LIVE and second is first
+    assert third.reachability is Reachability.STALE and third.heartbeat is first.heartbeat
 
 
 def test_poller_shows_every_heartbeat_state(dsn, redis_url):

@@ -271,6 +271,11 @@ class MetricHistory:
             due[node_id] = watermark + cadence - DUE_EARLY_US
         self._touched.clear()
 
+    @property
+    def changed_nodes(self) -> set[str]:
+        """The nodes whose series_of() changed since it was last called for them (not to be changed)."""
+        return self._changed
+
     def series_of(self, node_id: str) -> tuple[MetricSeries, ...]:
         """The node's metrics: canonical ones in their usual order, then any others by name."""
         built = self._node_series.get(node_id)

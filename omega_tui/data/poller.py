@@ -59,7 +59,7 @@ from omega_tui.data.models import (
 from omega_tui.data.node_detail import empty_detail, read_node_detail
 from omega_tui.data.open_events import OpenEvents
 from omega_tui.data.read_replicas import LAG_SQL, ReadSource, replica_lag
-from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachability
+from omega_tui.data.redis_live import HeartbeatReader, RedisReading, live_until, reachability
 from omega_tui.data.store_health import StoreHealthTracker
 from omega_tui.data.totals import ClusterTotalsBuilder
 
@@ -111,7 +111,7 @@ class Poller:
         self._placed_sessions: dict = {}   # session id -> (session as read, queue position, session with it)
         self._with_queue: tuple = (None, 0, [], [])   # (LiveSessions, sessions placed, sessions, pending) last built
         self._queue_positions: tuple = (None, {})   # (queue as read, session id -> its first position)
-        self._built_nodes: dict = {}       # node id -> (PgNode, heartbeat, reachability, series, Node): see _nodes
+        self._built_nodes: dict = {}       # node id -> (PgNode, heartbeat, reachability, series, Node, LIVE until)
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
         self._audit = AuditTrail()
@@ -573,24 +573,34 @@ class Poller:
         # nodes in a poll, so screens can tell unchanged rows by identity and nothing is rebuilt.
         last, built, nodes = self._built_nodes, {}, []
         series_of = self._history.series_of
+        rebuilt = self._history.changed_nodes   # nodes whose series_of() is built again
         reading = self._redis_reading
         heartbeats = reading.heartbeats if reading is not None else {}
+        live, malformed = Reachability.LIVE, 0
         for pg_node in self._pg_nodes:
             node_id = pg_node.node_id
-            # As _heartbeat_state(), written out: this runs for every node every poll.
             heartbeat = heartbeats.get(node_id)
+            before = last.get(node_id)
+            # The usual node: unchanged, and LIVE by the same heartbeat until before[5].
+            if (before is not None and before[0] is pg_node and before[1] is heartbeat and before[2] is live
+                    and redis_fresh and now <= before[5] and node_id not in rebuilt):
+                built[node_id] = before
+                nodes.append(before[4])
+                continue
+            # As _heartbeat_state(), written out: this runs for every node that changed.
             if redis_fresh and (heartbeat is not None or node_id in heartbeats):
                 state = reachability(heartbeat, now)[0]
             else:
                 state = Reachability.UNKNOWN
             metrics = series_of(node_id)
-            before = last.get(node_id)
             if (before is not None and before[0] is pg_node and before[1] is heartbeat and before[2] is state
                     and before[3] is metrics):
                 entry = before
             else:
                 entry = (pg_node, heartbeat, state, metrics,
-                         Node(**pg_node.fields, reachability=state, heartbeat=heartbeat, metrics=metrics))
+                         Node(**pg_node.fields, reachability=state, heartbeat=heartbeat, metrics=metrics),
+                         live_until(heartbeat) if state is live else None)
+            malformed += state is Reachability.MALFORMED
             built[node_id] = entry
             nodes.append(entry[4])
         self._built_nodes = built
@@ -600,6 +610,7 @@ class Poller:
             unknown = [i for i in reading.discovered if i not in built]
             for node_id in unknown:
                 state, heartbeat = self._heartbeat_state(node_id, now, redis_fresh)
+                malformed += state is Reachability.MALFORMED
                 nodes.append(Node(
                     node_id=node_id, hostname="", ip_address=None, node_type="", status="",
                     total_cpu_cores=None, total_memory_gb=None, total_storage_gb=None, gpu_count=None,
@@ -608,7 +619,6 @@ class Poller:
                 ))
             if unknown:
                 notices.append(f"{len(unknown)} node(s) heartbeating in Redis but not in PostgreSQL")
-        malformed = sum(n.reachability is Reachability.MALFORMED for n in nodes)
         if malformed:
             notices.append(f"{malformed} heartbeat(s) malformed")
         return nodes

@@ -122,6 +122,22 @@ def reachability(heartbeat: Heartbeat | None, now: datetime) -> tuple[Reachabili
     return Reachability.LIVE, age
 
 
+_LIVE_FOR = timedelta(seconds=HEARTBEAT_TTL_SECONDS)
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_ALWAYS = datetime.max.replace(tzinfo=UTC)
+
+
+def live_until(heartbeat: Heartbeat) -> datetime:
+    """The last moment at which reachability(heartbeat, now) says LIVE; datetime.min when it is not
+    LIVE (malformed) or not from a moment on."""
+    if heartbeat.problem is not None or heartbeat.at is None:
+        return _NEVER
+    try:
+        return heartbeat.at + _LIVE_FOR
+    except OverflowError:   # a timestamp at the end of time: always LIVE
+        return _ALWAYS
+
+
 @dataclass(frozen=True, slots=True)
 class RedisReading:
     heartbeats: dict[str, Heartbeat | None]   # node id -> heartbeat; None: no key
