@@ -32,7 +32,7 @@ def _changed(node, rng: random.Random):
     if what == "status":
         return replace(node, status=rng.choice(["active", "draining", "failed", "preempted"]))
     if what == "short":   # a node whose history is still filling in
-        return replace(node, metrics=tuple(replace(s, history=s.history[-rng.randint(0, 5):]) for s in node.metrics))
+        return replace(node, metrics=tuple(s._replace(history=s.history[-rng.randint(0, 5):]) for s in node.metrics))
     return node
 
 

@@ -47,7 +47,7 @@ def _moved(series: MetricSeries, at, rng: random.Random) -> MetricSeries:
     value = series.latest + step if series.latest is not None else rng.uniform(0, 100)
     if series.unit == "percent":
         value = min(100.0, max(0.0, value))
-    return replace(series, latest=value, latest_at=at, history=(tuple(series.history) + (value,))[-len(series.history) or None:])
+    return series._replace(latest=value, latest_at=at, history=(tuple(series.history) + (value,))[-len(series.history) or None:])
 
 
 def changed_snapshots(base: ClusterSnapshot, count: int, share: float = 0.10, seed: int = 7):

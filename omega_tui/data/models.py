@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import NamedTuple
 
 CANONICAL_METRICS = (
     "cpu_percent", "memory_percent", "gpu_percent", "gpu_memory_percent", "disk_percent",
@@ -56,12 +57,14 @@ class Heartbeat:
     problem: str | None = None  # why the raw value did not parse, shown to the operator
 
 
-@dataclass(frozen=True, slots=True)
-class MetricSeries:
+class MetricSeries(NamedTuple):
     """One metric of one node: latest value and the last HISTORY_POINTS values, oldest first.
 
     From the poller, `history` is an array('d') of the series' own (never changed after,
     a third of the memory of a tuple of floats); elsewhere it may be a tuple.
+
+    A NamedTuple, not a frozen dataclass like the others: one is built for every new sample
+    of every series (9,000 a poll at 5,000 nodes), in half the time.
     """
 
     metric_type: str
