@@ -45,16 +45,19 @@ class SqlTextChecker:
     def _constant(self, module: _Module, name: str, seen: set) -> bool:
         key = (module.path, name)
         if key in seen:
+            return False   # defined in terms of itself
+        seen.add(key)      # while it is being looked into: a constant used twice is no cycle
+        try:
+            if name in module.constants:
+                return self.safe(module, module.constants[name], {}, seen)
+            target = module.imports.get(name)
+            if target:
+                owner, _, attr = target.rpartition(".")
+                if owner in self.modules:
+                    return self._constant(self.modules[owner], attr, seen)
             return False
-        seen.add(key)
-        if name in module.constants:
-            return self.safe(module, module.constants[name], {}, seen)
-        target = module.imports.get(name)
-        if target:
-            owner, _, attr = target.rpartition(".")
-            if owner in self.modules:
-                return self._constant(self.modules[owner], attr, seen)
-        return False
+        finally:
+            seen.discard(key)
 
     def safe(self, module: _Module, node: ast.expr, local: dict, seen: set | None = None) -> bool:
         seen = set() if seen is None else seen

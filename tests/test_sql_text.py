@@ -40,6 +40,7 @@ BAD = {
 GOOD = {
     "literal": 'def f(conn, host):\n    conn.execute("SELECT 1 FROM nodes WHERE hostname = %s", (host,))',
     "constant": 'Q = """SELECT 1"""\nLIMIT = " LIMIT %s"\nQ2 = Q + LIMIT\ndef f(conn):\n    conn.execute(Q2, (1,))',
+    "constant_twice": 'C = "SELECT 1"\nQ = C + " UNION ALL " + C\ndef f(conn):\n    conn.execute(Q)',
     "fstring_of_constants": 'COL = "x"\nQ = f"SELECT {COL} FROM t"\ndef f(conn):\n    conn.execute(Q)',
     "identifier": 'from psycopg import sql\ndef f(conn, t):\n    conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(t)))',
     "wrapper": 'class Db:\n    def execute(self, query, params=None):\n        return self.conn.execute(query, params)',
