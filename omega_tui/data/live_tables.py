@@ -36,6 +36,7 @@ class LiveTables:
         self._conn = None                         # the connection that snapshot was taken on
         self._full_at = 0.0
         self._rows: dict[str, tuple] = {}         # node -> its NODES_SQL row, in order
+        self._other_resources = 0                 # node_resources rows of no node held, at the last full read
         self._built: dict[str, tuple] = {}        # node -> (row, running, live, PgNode): reused while unchanged
         self._held = HeldSessions()
 
@@ -51,15 +52,17 @@ class LiveTables:
 
         rows = self._read_nodes(db, since)
         if since is not None and (rows is None or len(rows) != node_count
-                                  or sum(row[-1] for row in rows.values()) != resource_count):
+                                  or sum(row[-1] for row in rows.values()) + self._other_resources != resource_count):
             since = None   # a node came, went or was renamed (order, joined hostnames), or a resource row went
             rows = self._read_nodes(db, since)
+        other_resources = resource_count - sum(row[-1] for row in rows.values()) if since is None else None
 
         every_session, changes = self._read_sessions(db, since, live)
 
         # Every read succeeded: take them all.
         if since is None:
             self._full_at = self._clock()
+            self._other_resources = other_resources
         self.full = since is None
         self._since, self._conn = snapshot, conn
         self._rows = rows

@@ -122,10 +122,12 @@ class PgNode:
 # NOT IN (finished)` would scan the whole table, finished history included;
 # instead a loose index scan of idx_sessions_status (one probe per distinct
 # status) finds the statuses present, and the session reads use
-# `status = ANY(live)` through the same index. The nodes are counted from
-# their table's pages, read once for both counts: a node's row is rewritten at
-# every heartbeat, so its page is seldom all-visible and an index-only scan
-# visits the heap for every index entry as well (3 to 8 times the pages).
+# `status = ANY(live)` through the same index. Nodes and node_resources rows
+# are counted from their tables' pages (count(xmin): xmin is in no index): a
+# node's row is rewritten at every heartbeat, so its page is seldom all-visible
+# and an index-only scan visits the heap for every index entry as well (3 to 8
+# times the pages). Every node_resources row is counted, a node's or not (see
+# LiveTables: those of no node are counted at each full read).
 CHANGES_SQL = """
 WITH RECURSIVE present AS (
     SELECT min(status) AS status FROM sessions
@@ -135,12 +137,10 @@ WITH RECURSIVE present AS (
 ), live AS (
     SELECT coalesce(array_agg(status::text), '{}') AS statuses
       FROM present WHERE status IS NOT NULL AND status <> ALL(%(finished)s)
-), known AS MATERIALIZED (
-    SELECT n.node_id, n.xmin FROM nodes n   -- xmin is in no index: the table's pages are read
 )
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 & 4294967295,
-       (SELECT count(*) FROM known),
-       (SELECT count(*) FROM node_resources r WHERE r.node_id IN (SELECT node_id FROM known)),
+       (SELECT count(n.xmin) FROM nodes n),
+       (SELECT count(r.xmin) FROM node_resources r),
        %(since)s::int8 IS NOT NULL AND EXISTS (SELECT 1 FROM users u WHERE age(u.xmin) <= (SELECT age(%(since)s::text::xid))),
        (SELECT statuses FROM live)
 """
@@ -170,16 +170,23 @@ NODES_SQL = _NODE_COLUMNS + """coalesce(r.rows, 0)
 # last poll. Only the latter have their resources aggregated again (one index
 # scan each: few do in a poll); for the others (most: a node's row is written
 # for every heartbeat) the last two columns are NULL and the caller keeps the
-# ones it holds. A deleted node_resources row leaves no xmin to find: the
-# counts of CHANGES_SQL find it, whichever node it belonged to.
-CHANGED_NODES_SQL = _NODE_COLUMNS + """r.rows
+# ones it holds. Two parts, so that neither joins every node: a LEFT JOIN
+# filtered afterwards hashed all of them, whole rows, every poll. A deleted
+# node_resources row leaves no xmin to find: the counts of CHANGES_SQL find it,
+# whichever node it belonged to.
+CHANGED_NODES_SQL = """
+WITH w AS MATERIALIZED (
+    SELECT DISTINCT node_id FROM node_resources r WHERE age(r.xmin) <= (SELECT age(%(since)s::text::xid))
+)""" + _NODE_COLUMNS + """r.rows
   FROM nodes n
-  LEFT JOIN (SELECT w.node_id, a.rows, a.resources
-               FROM (SELECT DISTINCT node_id FROM node_resources r
-                      WHERE age(r.xmin) <= (SELECT age(%(since)s::text::xid))) w
-              CROSS JOIN LATERAL (SELECT """ + _NODE_RESOURCES + """
-                                    FROM node_resources WHERE node_id = w.node_id) a) r ON r.node_id = n.node_id
- WHERE age(n.xmin) <= (SELECT age(%(since)s::text::xid)) OR r.node_id IS NOT NULL
+ CROSS JOIN (SELECT NULL::json AS resources, NULL::int8 AS rows) r   -- resources not written: as held
+ WHERE age(n.xmin) <= (SELECT age(%(since)s::text::xid))
+   AND NOT EXISTS (SELECT 1 FROM w WHERE w.node_id = n.node_id)
+UNION ALL""" + _NODE_COLUMNS + """r.rows
+  FROM w
+ CROSS JOIN LATERAL (SELECT * FROM nodes n WHERE n.node_id = w.node_id LIMIT 1) n   -- by key, not joined by hash
+ CROSS JOIN LATERAL (SELECT """ + _NODE_RESOURCES + """
+                       FROM node_resources WHERE node_id = w.node_id) r
 """
 
 
@@ -229,7 +236,7 @@ def pg_node(row, running: int = 0, live: int = 0, before: tuple | None = None) -
 
 
 def read_changes(db, since: int | None) -> tuple[int, int, int, bool, list[str]]:
-    """(snapshot xmin mod 2^32, nodes, node_resources rows of known nodes, users changed, live statuses)."""
+    """(snapshot xmin mod 2^32, nodes, node_resources rows, users changed, live statuses)."""
     return db.execute(CHANGES_SQL, {"since": since, "finished": list(FINISHED_SESSION_STATUSES)}).fetchone()
 
 
