@@ -5,13 +5,13 @@ PostgreSQL's `xmin` system column is: every insert or update gives the row
 the id of the transaction that wrote it. Each poll notes its snapshot's xmin
 (the oldest transaction still in progress); the next poll fetches the rows
 whose xmin is at or after it (see pg_reads). Deleted rows leave nothing to
-find, so the poll also counts nodes and their node_resources rows and reads
+find, so the poll also counts nodes and node_resources rows and reads
 everything again when the counts disagree with what is held, and reads the
 ids of the live sessions (those that finished or were deleted are the held
-ones not among them). Everything is also read again on a new
-connection (another server's snapshot), when users changed (usernames are
-joined into sessions), when a node's hostname changed or a node came or went
-(order, joined hostnames), and every FULL_READ_SECONDS as a safety net.
+ones not among them). Everything is also read again on a new connection
+(another server's snapshot), when users changed (usernames are joined into
+sessions), when a node's hostname changed or a node came or went (order,
+joined hostnames), and every FULL_READ_SECONDS as a safety net.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ nodes whose next sample is due, and of every node in turn (see
 MetricHistory.nodes_to_read). A poll is a constant number of statements
 (eight queries; one more for new open events (see open_events.py), one more
 when the open events changed or every RESOLVED_READ_SECONDS for the resolved
-ones), in one read-only REPEATABLE READ transaction so they agree with each other; nodes and live sessions are
-read incrementally too, see live_tables.py; the first poll loads the short
-history of the first nodes shown, the next polls that of the others, in
-batches, and so does the first poll after a gap) and one Redis round trip
+ones), in one read-only REPEATABLE READ transaction so they agree with each
+other; nodes and live sessions are read incrementally too, see
+live_tables.py; the first poll loads the short history of the first nodes
+shown, the next polls that of the others, in batches, and so does the first
+poll after a gap) and one Redis round trip
 (one request per master on a Redis Cluster; one more when PostgreSQL brought
 new nodes, see below). PollStats counts those queries and requests (a Redis
 reconnect adds its PING); connecting to PostgreSQL (with its SET TIME ZONE)
