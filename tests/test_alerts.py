@@ -209,8 +209,9 @@ def test_an_event_resolved_between_polls_moves_to_the_history_at_once(dsn, redis
         poller.close()
         db.close()
     assert f"event:{event}" in by_id(first) and first.resolved_alerts == ()
-    # The resolved events are not read again; the ids of the live sessions are (every poll after the first).
-    assert unchanged.stats.sql_statements == first.stats.sql_statements - 1 + 1
+    # As many statements: the resolved events are not read again, the live session ids are read (every
+    # poll after the first, which reads the sessions whole).
+    assert unchanged.stats.sql_statements == first.stats.sql_statements
     assert f"event:{event}" not in by_id(after)
     assert [a.alert_id for a in after.resolved_alerts] == [f"event:{event}"]
 
