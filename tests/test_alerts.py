@@ -279,6 +279,39 @@ def test_a_pending_alert_is_rebuilt_only_when_what_it_says_changes():
                          open_events=[], history=MetricHistory(), now=now) == []   # not long enough
 
 
+def test_threshold_conditions_follow_the_series_not_the_node_object():
+    from dataclasses import replace
+
+    from omega_tui.data.alerts import AlertBuilder
+    from omega_tui.data.metric_history import MetricHistory, to_micros
+    from omega_tui.data.models import Node, Reachability
+
+    now = cd.utc_now()
+    history = MetricHistory()
+    history.merge([("n1", "cpu_percent", to_micros(now - timedelta(seconds=10 * k)), 95.0, "percent")
+                   for k in range(10)])
+    node = Node(node_id="n1", hostname="gpu-01", ip_address=None, node_type="gpu", status="active",
+                total_cpu_cores=8, total_memory_gb=64.0, total_storage_gb=1.0, gpu_count=1, gpu_memory_gb=80.0,
+                labels=(), last_heartbeat=now, reachability=Reachability.LIVE, heartbeat=None,
+                metrics=history.series_of("n1"))
+    builder = AlertBuilder({"cpu_percent": Threshold(90.0, 60.0)}, pending_alert_seconds=600)
+
+    def threshold_alert(shown):
+        alerts = builder.build(nodes=[shown], node_changed_at={}, last_heartbeat_seen={}, sessions=[],
+                               open_events=[], history=history, now=now)
+        assert [a.alert_id for a in alerts] == ["threshold:n1:cpu_percent"]
+        return alerts[0]
+
+    first = threshold_alert(node)
+    assert first.message.startswith("gpu-01: cpu_percent 95.0 above 90")
+    assert threshold_alert(replace(node, last_heartbeat=now + timedelta(seconds=5))) is first   # same series
+    renamed = threshold_alert(replace(node, hostname="gpu-99"))
+    assert renamed.message.startswith("gpu-99: cpu_percent 95.0")
+    history.merge([("n1", "cpu_percent", to_micros(now + timedelta(seconds=10)), 97.0, "percent")])
+    newer = threshold_alert(replace(node, hostname="gpu-99", metrics=history.series_of("n1")))
+    assert "cpu_percent 97.0" in newer.message
+
+
 def test_alerts_sort_by_severity_then_newest_then_id():
     import random
 

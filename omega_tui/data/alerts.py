@@ -83,7 +83,8 @@ class AlertBuilder:
         self._since: dict[str, datetime] = {}
         self._start_unknown: set[str] = set()
         # node id -> (Node, its threshold conditions): a node that is the same object as last
-        # poll (nothing about it changed, see Poller._nodes) has the same ones.
+        # poll (nothing about it changed, see Poller._nodes), or has the same series and
+        # hostname, has the same ones.
         self._over: dict[str, tuple[Node, list[_Condition]]] = {}
         # session id -> (what its message says of it, condition, until): a session pending too long
         # has the same condition until that or the message's minutes change (thousands of them on
@@ -112,7 +113,11 @@ class AlertBuilder:
                 conditions.append(_failed(node, node_changed_at.get(node.node_id)))
             if node.reachability not in (Reachability.STALE, Reachability.MISSING):
                 before = last_over.get(node.node_id)
-                found = before[1] if before is not None and before[0] is node else self._thresholds(node, history)
+                if before is not None and (before[0] is node or (before[0].metrics is node.metrics
+                                                                 and before[0].hostname == node.hostname)):
+                    found = before[1]   # the same series (a node rebuilt for a heartbeat, say): the same conditions
+                else:
+                    found = self._thresholds(node, history)
                 over[node.node_id] = (node, found)
                 conditions.extend(found)
         self._over = over

@@ -122,9 +122,10 @@ class _MetricSums:
 
 
 class ClusterTotalsBuilder:
-    """cluster_totals() for a poller: the metric means are kept up to date from the nodes that
-    changed since the last poll (a Node that is the same object as last poll's changed nothing,
-    see Poller._nodes), instead of summed again over every node's history every poll."""
+    """cluster_totals() for a poller: the metric means are kept up to date from the nodes whose
+    series changed since the last poll (a Node, or its series, that is the same object as last
+    poll's changed nothing, see Poller._nodes), instead of summed again over every node's history
+    every poll."""
 
     def __init__(self):
         self._counted: dict[str, Node] = {}   # node id -> the Node its figures were added from
@@ -139,8 +140,11 @@ class ClusterTotalsBuilder:
             self._counted, self._sums = {}, {metric: _MetricSums() for metric in TOTALS_METRICS}
             self._polls_since_recount = 0
         held, sums = self._counted, self._sums
-        gone = [node for node_id, node in held.items() if counted.get(node_id) is not node]
-        came = [node for node_id, node in counted.items() if held.get(node_id) is not node]
+        # A node rebuilt with the same series (its row rewritten by a heartbeat, say) adds the same.
+        gone = [node for node_id, node in held.items()
+                if (now := counted.get(node_id)) is not node and (now is None or now.metrics is not node.metrics)]
+        came = [node for node_id, node in counted.items()
+                if (was := held.get(node_id)) is not node and (was is None or was.metrics is not node.metrics)]
         for sign, changed in ((-1, gone), (1, came)):
             for node in changed:
                 for series in node.metrics:   # one series per metric type (they come from MetricHistory)
