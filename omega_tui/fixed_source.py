@@ -243,6 +243,7 @@ class FixedSource:
         nodes.append(_redis_only_node(len(specs), taken_at, self.step))
         host_ids = {node.hostname: node.node_id for node in nodes}
         sessions = tuple(_fixed_sessions(taken_at, host_ids))
+        positions = {_session_id(index): spec[9] for index, spec in enumerate(_SESSION_SPECS) if spec[9] is not None}
         nodes = [_with_session_counts(node, sessions) for node in nodes]
         alerts = _fixed_alerts(taken_at, host_ids, sessions)
         redis = self._health.get("Redis")
@@ -267,6 +268,7 @@ class FixedSource:
             resolved_alerts=_fixed_resolved_alerts(taken_at, host_ids),
             notices=("1 heartbeat malformed (hyb-03)",),
             audit=_fixed_audit(taken_at, host_ids),
+            queue_positions=positions,
         )
 
 
@@ -397,7 +399,7 @@ def _redis_only_node(index: int, taken_at: datetime, step: int) -> Node:
 
 def _fixed_sessions(taken_at: datetime, host_ids: dict[str, str]):
     for index, spec in enumerate(_SESSION_SPECS):
-        name, user, session_type, status, priority, cpu, memory, gpus, host, position, minutes = spec
+        name, user, session_type, status, priority, cpu, memory, gpus, host, _position, minutes = spec
         created = taken_at - timedelta(minutes=minutes + (2 if status != "pending" else 0))
         started = taken_at - timedelta(minutes=minutes) if status in ("running", "paused") else None
         yield Session(
@@ -416,7 +418,6 @@ def _fixed_sessions(taken_at: datetime, host_ids: dict[str, str]):
             created_at=created,
             start_time=started,
             end_time=None,
-            queue_position=position,
         )
 
 

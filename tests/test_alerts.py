@@ -255,9 +255,9 @@ def test_a_pending_alert_is_rebuilt_only_when_what_it_says_changes():
     now = cd.utc_now()
     builder = AlertBuilder({}, pending_alert_seconds=600)
 
-    def pending_alert(session, at):
+    def pending_alert(session, at, positions=None):
         alerts = builder.build(nodes=[], node_changed_at={}, last_heartbeat_seen={}, sessions=[session],
-                               open_events=[], history=MetricHistory(), now=at)
+                               open_events=[], history=MetricHistory(), now=at, queue_positions=positions)
         assert [a.alert_id for a in alerts] == ["pending:s1"]
         return alerts[0]
 
@@ -269,11 +269,9 @@ def test_a_pending_alert_is_rebuilt_only_when_what_it_says_changes():
     assert later is not first and "pending for 12 min" in later.message
     renamed = _pending_session(11.2, now, session_name="render-2")              # the session's row changed
     assert "render-2" in pending_alert(renamed, now + timedelta(seconds=21)).message
-    queued = pending_alert(_pending_session(11.2, now, session_name="render-2", queue_position=5),
-                           now + timedelta(seconds=22))
+    queued = pending_alert(renamed, now + timedelta(seconds=22), {"s1": 5})
     assert "not in the queue" not in queued.message
-    moved = _pending_session(11.2, now, session_name="render-2", queue_position=4)   # the queue's head moved
-    assert pending_alert(moved, now + timedelta(seconds=23)) is queued
+    assert pending_alert(renamed, now + timedelta(seconds=23), {"s1": 4}) is queued   # the queue's head moved
     assert "not in the queue" in pending_alert(renamed, now + timedelta(seconds=24)).message   # left the queue
     assert builder.build(nodes=[], node_changed_at={}, last_heartbeat_seen={}, sessions=[_pending_session(5, now)],
                          open_events=[], history=MetricHistory(), now=now) == []   # not long enough

@@ -176,7 +176,7 @@ def test_sessions_filter_by_user_status_and_type():
             sessions = {s.session_id: s for s in app.snapshot.sessions}
             order = [sessions[k] for k in screen.table.keys]
             assert [s.status for s in order[:5]] == ["pending"] * 5
-            assert [s.queue_position for s in order[:5]] == [0, 1, 2, 3, None]
+            assert [app.snapshot.queue_positions.get(s.session_id) for s in order[:5]] == [0, 1, 2, 3, None]
             assert [s.status for s in order[-2:]] == ["paused", "paused"]
 
             await pilot.press("slash", *"user:alice", "enter")

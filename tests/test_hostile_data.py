@@ -70,8 +70,8 @@ def hostile_snapshot(draw):
         status=draw(text), priority=draw(small_ints), cpu_request=draw(hostile_numbers),
         memory_request_gb=draw(hostile_numbers), gpu_request=draw(small_ints), node_id=node.node_id,
         node_hostname=draw(st.none() | text), created_at=draw(EXTREME_TIMES), start_time=draw(EXTREME_TIMES),
-        queue_position=draw(st.none() | st.integers(-1, 10**9)),
     )
+    position = draw(st.none() | st.integers(-1, 10**9))
     alert = replace(
         BASE.alerts[0], severity=draw(text), title=draw(text), message=draw(text), since=draw(EXTREME_TIMES),
         node_id=node.node_id, source=draw(st.none() | text), acknowledged_by=draw(st.none() | text),
@@ -82,6 +82,7 @@ def hostile_snapshot(draw):
     snapshot = replace(
         BASE, nodes=(node,) + BASE.nodes[1:], sessions=(session,) + BASE.sessions[1:],
         alerts=(alert,) + BASE.alerts[1:], redis=health, notices=(draw(text),),
+        queue_positions={} if position is None else {session.session_id: position},
     )
     event = Event(draw(text), draw(EXTREME_TIMES), draw(text), draw(text), draw(st.none() | text), draw(text),
                   node_id=node.node_id)
@@ -102,8 +103,9 @@ def test_every_cell_builder_turns_hostile_models_into_safe_bounded_text(drawn, w
     node, session, alert = snapshot.nodes[0], snapshot.sessions[0], snapshot.alerts[0]
 
     columns = fit_columns(sessions_screen.COLUMN_SPECS, width)
-    assert_cells_safe(sessions_screen.session_cells(session, columns, now), columns, "sessions")
-    assert_safe_lines(sessions_screen.session_detail(session, now).plain, "session detail")
+    position = snapshot.queue_positions.get(session.session_id)
+    assert_cells_safe(sessions_screen.session_cells(session, columns, now, position), columns, "sessions")
+    assert_safe_lines(sessions_screen.session_detail(session, now, position=position).plain, "session detail")
 
     columns = fit_columns(alerts_screen.BASE_COLUMNS + (alerts_screen.ACK_COLUMN,), width)
     target = alerts_screen.alert_target(alert, snapshot)

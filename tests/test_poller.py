@@ -94,8 +94,9 @@ def test_snapshot_matches_what_was_written(dsn, redis_url, db, rd, clock):
 
     by_name = {s.session_name: s for s in snap.sessions}
     assert set(by_name) == {"train", "paused-job", "first", "second", "not-queued"}
-    assert by_name["second"].queue_position == 0 and by_name["first"].queue_position == 1
-    assert by_name["not-queued"].queue_position is None
+    position = snap.queue_positions.get
+    assert position(by_name["second"].session_id) == 0 and position(by_name["first"].session_id) == 1
+    assert position(by_name["not-queued"].session_id) is None
     assert by_name["train"].node_hostname == "gpu-01" and by_name["train"].username == "alice"
     assert by_name["train"].session_id == running and by_name["train"].gpu_request == 2
     assert by_name["not-queued"].session_id == unqueued
@@ -288,7 +289,7 @@ def test_redis_down_keeps_postgres_fresh_and_recovers(servers, dsn, redis_url, d
         n = snap.node(node)
         assert n.reachability is Reachability.UNKNOWN                    # cannot tell, not "missing"
         assert n.heartbeat == before.node(node).heartbeat and n.heartbeat_age_at(snap.taken_at) == 2
-        assert snap.sessions[0].queue_position == 0                      # last queue order kept
+        assert snap.queue_positions.get(snap.sessions[0].session_id) == 0   # last queue order kept
         assert not any(a.alert_id.startswith("unreachable:") for a in snap.alerts)
         assert servers.redis.password not in (snap.redis.reason or "")
 
@@ -736,58 +737,36 @@ def test_a_series_built_from_the_last_one_matches_its_samples_after_appends_corr
             assert series.latest_at == to_datetime(expected_times[-1] * s)
 
 
-def test_a_session_placed_in_the_queue_keeps_every_other_field():
-    from dataclasses import fields, replace
-
-    from omega_tui.data.models import Session
-
-    values = {f.name: f"value of {f.name}" for f in fields(Session)}   # distinct, whatever the fields are
-    session = Session(**values)
-    placed = session.at_queue_position(7)
-    assert placed == replace(session, queue_position=7) and placed is not session
-    assert session.queue_position == "value of queue_position"   # the original is left as it was
-    assert placed.at_queue_position(None) == replace(session, queue_position=None)
-
-
-def test_queued_sessions_are_reused_only_while_the_session_and_its_position_are_unchanged():
-    from dataclasses import replace
-
+def test_queue_positions_are_a_mapping_and_the_sessions_stay_the_same_objects():
     from omega_tui.data.held_sessions import HeldSessions
     from omega_tui.data.models import Session
     from omega_tui.data.redis_live import RedisReading
 
-    def session(session_id, **changes):
-        base = Session(session_id=session_id, session_name=session_id, user_id=None, username=None,
+    def session(session_id):
+        return Session(session_id=session_id, session_name=session_id, user_id=None, username=None,
                        session_type="batch", status="pending", priority=1, cpu_request=1.0,
                        memory_request_gb=1.0, gpu_request=0, node_id=None, node_hostname=None,
                        created_at=None, start_time=None, end_time=None)
-        return replace(base, **changes)
-
-    def queued(poller, sessions, queue):
-        held = HeldSessions()
-        held.replace_all(sessions)
-        poller._sessions = held.view()
-        poller._redis_reading = RedisReading(heartbeats={}, discovered=(), queue=tuple(queue), problems=(), round_trips=1)
-        listed, pending = poller._sessions_with_queue([])
-        assert [s.session_id for s in pending] == [s.session_id for s in listed]   # all pending here
-        assert all(a is b for a, b in zip(pending, listed))
-        return {s.session_id: s for s in listed}
 
     poller = Poller(Settings(dsn=None, redis_url=None))
-    a, b = session("a"), session("b")
-    first = queued(poller, [a, b], ["a", "b"])
-    assert (first["a"].queue_position, first["b"].queue_position) == (0, 1)
-    same = queued(poller, [a, b], ["a", "b"])
-    assert same["a"] is first["a"] and same["b"] is first["b"]          # nothing changed: last poll's objects
-    a2 = session("a", priority=9)                                        # a's row changed, same position
-    changed = queued(poller, [a2, b], ["a", "b"])
-    assert changed["a"].priority == 9 and changed["a"].queue_position == 0 and changed["b"] is first["b"]
-    moved = queued(poller, [a2, b], ["b", "a"])                          # positions changed
-    assert moved["a"].priority == 9 and moved["a"].queue_position == 1
-    assert moved["b"].queue_position == 0 and moved["b"] is not first["b"]
-    equal_copy = session("a", priority=9)                                # equal value, new object: still right
-    again = queued(poller, [equal_copy, b], ["b", "a"])
-    assert again["a"] == moved["a"] and again["a"].queue_position == 1
+    held = HeldSessions()
+    held.replace_all([session("a"), session("b")])
+    poller._sessions = view = held.view()
+
+    def positions(queue):
+        poller._redis_reading = RedisReading(heartbeats={}, discovered=(), queue=queue, problems=(), round_trips=1)
+        notices = []
+        return poller._queue_positions_of(notices), notices
+
+    first, notices = positions(("a", "b", "a"))
+    assert first == {"a": 0, "b": 1} and notices == []   # an id listed twice: its first position
+    moved, _ = positions(("b", "a"))                     # the queue's head let "a" go first
+    assert moved == {"b": 0, "a": 1}
+    assert poller._queue_positions_of([]) is moved       # the same queue as read: not worked out again
+    assert poller._sessions is view                      # the sessions are not touched by the queue
+    _, notices = positions(("b", "x"))
+    assert notices == ["1 id(s) in queue:pending_sessions are not pending sessions"]
+    assert positions(None) == ({}, [])                   # no queue read
 
 
 def test_node_text_columns_of_another_type_still_read_as_text(dsn, redis_url, db, clock):

@@ -163,7 +163,8 @@ def test_poller_reads_every_heartbeat_across_slots_in_one_request_per_master(dsn
     assert len(spread) == 3
     # The queue, replaced in MULTI/EXEC on its slot, is read in order.
     assert queue, "with every node draining, new sessions wait"
-    positions = {s.session_id: s.queue_position for s in second.sessions if s.queue_position is not None}
+    positions = {s.session_id: second.queue_positions[s.session_id] for s in second.sessions
+                 if s.session_id in second.queue_positions}
     assert sorted(positions, key=positions.get) == [q for q in queue if q in positions] and positions
     # One request per master, the masters only, and the figure the poller reports agrees.
     assert len(sends) == 3 and len(set(sends)) == 3

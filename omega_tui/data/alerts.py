@@ -14,6 +14,7 @@ threshold run older than the history kept), an acknowledgement holds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -61,10 +62,10 @@ def _failed(node: Node, changed_at: datetime | None) -> _Condition:
         since=changed_at, node_id=node.node_id, source="console"), changed_at is not None)
 
 
-def _pending_condition(session: Session, waited: float) -> _Condition:
+def _pending_condition(session: Session, waited: float, queued: bool) -> _Condition:
     # Not the queue position: it moves every time the queue's head does, and every pending alert with
     # it (thousands on a big cluster). Enter on the alert opens the session, position included.
-    where = "" if session.queue_position is not None else ", not in the queue"
+    where = "" if queued else ", not in the queue"
     who = f" ({session.username})" if session.username else ""
     return _Condition(Alert(
         alert_id=f"pending:{session.session_id}", kind=AlertKind.PENDING_TOO_LONG, severity="warning",
@@ -100,6 +101,7 @@ class AlertBuilder:
         sessions: list[Session],
         open_events: list[Alert],
         history: MetricHistory,
+        queue_positions: Mapping[str, int] | None = None,   # session id -> position in the queue
         now: datetime,
     ) -> list[Alert]:
         """Current alerts, not yet acknowledged (see with_acks), unsorted."""
@@ -121,7 +123,7 @@ class AlertBuilder:
                 over[node.node_id] = (node, found)
                 conditions.extend(found)
         self._over = over
-        conditions.extend(self._pending(sessions, now))
+        conditions.extend(self._pending(sessions, now, queue_positions or {}))
 
         alerts = list(open_events)
         since_now: dict[str, datetime] = {}
@@ -142,13 +144,14 @@ class AlertBuilder:
         self._start_unknown = start_unknown
         return alerts
 
-    def _pending(self, sessions: list[Session], now: datetime) -> list[_Condition]:
+    def _pending(self, sessions: list[Session], now: datetime, queued: Mapping[str, int]) -> list[_Condition]:
         limit = self.pending_alert_seconds
         last, waiting, found = self._waiting, {}, []
         for session in sessions:
             if session.status != "pending" or session.created_at is None:
                 continue
-            said = (session.session_name, session.username, session.created_at, session.queue_position is None)
+            in_queue = session.session_id in queued
+            said = (session.session_name, session.username, session.created_at, in_queue)
             before = last.get(session.session_id)
             if before is not None and before[0] == said and now < before[2]:
                 entry = before
@@ -158,7 +161,7 @@ class AlertBuilder:
                     continue
                 # The message shows whole minutes: it changes when the wait reaches the next half minute.
                 until = session.created_at + timedelta(minutes=int(waited / 60 + 0.5) + 0.5)
-                entry = (said, _pending_condition(session, waited), until)
+                entry = (said, _pending_condition(session, waited, in_queue), until)
             waiting[session.session_id] = entry
             found.append(entry[1])
         self._waiting = waiting

@@ -9,7 +9,7 @@ exception.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
@@ -153,23 +153,10 @@ class Session:
     created_at: datetime | None
     start_time: datetime | None
     end_time: datetime | None
-    queue_position: int | None = None  # 0-based position in queue:pending_sessions, None if absent
 
     @property
     def known_status(self) -> bool:
         return self.status in SESSION_STATUSES
-
-    def at_queue_position(self, position: int | None) -> Session:
-        """This session at `position`: dataclasses.replace() at half the cost (when the queue's
-        head moves, every queued session moves: thousands a poll on a big cluster)."""
-        placed = object.__new__(Session)
-        for name in _SESSION_FIELDS:
-            object.__setattr__(placed, name, getattr(self, name))
-        object.__setattr__(placed, "queue_position", position)
-        return placed
-
-
-_SESSION_FIELDS = tuple(name for name in Session.__slots__ if name != "queue_position")
 
 
 class AlertKind(str, Enum):
@@ -287,6 +274,10 @@ class ClusterSnapshot:
     resolved_alerts: tuple[Alert, ...] = ()        # recent history, newest first
     notices: tuple[str, ...] = field(default=())   # e.g. "3 heartbeats malformed"
     audit: tuple["AuditEntry", ...] = ()           # the audit trail, newest first (bounded)
+    # Session id -> its 0-based position in queue:pending_sessions (the first, if listed twice). Not a
+    # field of Session: when the queue's head moves every queued session moves, thousands a poll on
+    # a big cluster, and the sessions themselves stay the same objects. Never changed once handed out.
+    queue_positions: Mapping[str, int] = field(default_factory=dict)
 
     def node(self, node_id: str) -> Node | None:
         for node in self.nodes:

@@ -55,7 +55,7 @@ from omega_tui.data.held_sessions import LiveSessions
 from omega_tui.data.live_tables import LiveTables
 from omega_tui.data.metric_history import MetricHistory, to_micros
 from omega_tui.data.models import (
-    CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability, Session,
+    CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability,
 )
 from omega_tui.data.node_detail import empty_detail, read_node_detail
 from omega_tui.data.open_events import OpenEvents
@@ -109,8 +109,6 @@ class Poller:
         self._redis_health = StoreHealthTracker("Redis")
         self._history = MetricHistory()
         self._live_tables = LiveTables()
-        self._placed_sessions: dict = {}   # session id -> (session as read, queue position, session with it)
-        self._with_queue: tuple = (None, 0, [], [])   # (LiveSessions, sessions placed, sessions, pending) last built
         self._queue_positions: tuple = (None, {})   # (queue as read, session id -> its first position)
         self._built_nodes: dict = {}       # node id -> (PgNode, heartbeat, reachability, series, Node, LIVE until)
         self._heartbeats = HeartbeatReader()
@@ -227,12 +225,14 @@ class Poller:
             redis_fresh = redis_due and self._read_redis(now, counts, [p.node_id for p in self._pg_nodes])
 
         nodes = self._nodes(now, redis_fresh, notices)
-        sessions, pending = self._sessions_with_queue(notices)
+        positions = self._queue_positions_of(notices)
+        sessions, pending = self._sessions.ordered, self._sessions.pending
         alerts = self._alerts.build(
             nodes=nodes,
             node_changed_at={p.node_id: p.updated_at for p in self._pg_nodes},
             last_heartbeat_seen=self._redis_reading.last_seen if self._redis_reading is not None else {},
             sessions=pending,
+            queue_positions=positions,
             open_events=self._open_events,
             history=self._history,
             now=now,
@@ -248,6 +248,7 @@ class Poller:
             taken_at=now,
             nodes=tuple(nodes),
             sessions=tuple(sessions),
+            queue_positions=positions,
             alerts=tuple(alerts),
             totals=self._totals.build(nodes, self._sessions.statuses, alerts),
             postgres=self._postgres_health(),
@@ -624,46 +625,24 @@ class Poller:
             notices.append(f"{malformed} heartbeat(s) malformed")
         return nodes
 
-    def _sessions_with_queue(self, notices: list[str]) -> tuple[list[Session], list[Session]]:
-        """The live sessions, and the pending ones, with their queue positions."""
-        live = self._sessions
+    def _queue_positions_of(self, notices: list[str]) -> dict[str, int]:
+        """Session id -> its first position in the queue, as last read."""
         queue = self._redis_reading.queue if self._redis_reading is not None else None
         if not queue:
-            self._placed_sessions = {}
-            return live.ordered, live.pending
+            return {}
         if queue is not self._queue_positions[0]:   # the same tuple while the queue is unchanged
             positions: dict[str, int] = {}
             for position, session_id in enumerate(queue):
                 positions.setdefault(session_id, position)
             self._queue_positions = (queue, positions)
         positions = self._queue_positions[1]
-        # Sessions with a queue position are new objects; reuse last poll's when nothing changed:
-        # the same session object as read (the row cache keeps it while its row is unchanged) at
-        # the same position. Compared by identity: hashing a whole Session costs more than placing it.
-        last, placed, strays, moved = self._placed_sessions, {}, 0, False
-        for session_id, position in positions.items():
-            session = live.by_id.get(session_id)
-            if session is None or session.status != "pending":
-                strays += 1
-                if session is None:
-                    continue
-            before = last.get(session_id)
-            if before is not None and before[0] is session and before[1] == position:
-                queued = before[2]
-            else:
-                queued, moved = session.at_queue_position(position), True
-            placed[session_id] = (session, position, queued)
-        self._placed_sessions = placed
-        complete = len(live.ordered) < pg_reads.MAX_SESSIONS   # else an unlisted pending session is no stray
-        if strays and complete:
-            notices.append(f"{strays} id(s) in queue:pending_sessions are not pending sessions")
-        last_live, last_count, sessions, pending = self._with_queue
-        if moved or live is not last_live or len(placed) != last_count:
-            swap = {session_id: entry[2] for session_id, entry in placed.items()}
-            sessions = [swap.get(s.session_id, s) for s in live.ordered]
-            pending = [swap.get(s.session_id, s) for s in live.pending]
-            self._with_queue = (live, len(placed), sessions, pending)
-        return sessions, pending
+        by_id = self._sessions.by_id
+        if len(self._sessions.ordered) < pg_reads.MAX_SESSIONS:   # else an unlisted pending session is no stray
+            strays = sum(1 for session_id in positions
+                         if (session := by_id.get(session_id)) is None or session.status != "pending")
+            if strays:
+                notices.append(f"{strays} id(s) in queue:pending_sessions are not pending sessions")
+        return positions
 
     def _data_notices(self) -> list[str]:
         notices = []

@@ -7,6 +7,7 @@ session in full.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -44,10 +45,10 @@ NARROW_WIDTH = 120
 FIELD_TOKENS = ("status", "user", "type", "node")
 
 
-def queue_order_key(session: Session):
+def queue_order_key(session: Session, positions: Mapping[str, int]):
     """Pending in queue order (queue position, then priority), then scheduled, running, paused."""
     status_rank = {s: n for n, s in enumerate(LIVE_SESSION_STATUSES)}.get(session.status, len(LIVE_SESSION_STATUSES))
-    position = session.queue_position if session.queue_position is not None else 1 << 30
+    position = positions.get(session.session_id, 1 << 30)
     priority = -(session.priority or 0)
     started = (session.start_time or session.created_at)
     return (status_rank, position if session.status == "pending" else 0, priority,
@@ -61,8 +62,8 @@ def time_seconds(session: Session, now: datetime) -> float | None:
     return seconds_between(session.start_time or session.created_at, now)
 
 
-def sort_sessions(sessions, sort: str, now: datetime) -> list[Session]:
-    ordered = sorted(sessions, key=queue_order_key)
+def sort_sessions(sessions, sort: str, now: datetime, positions: Mapping[str, int]) -> list[Session]:
+    ordered = sorted(sessions, key=lambda s: queue_order_key(s, positions))
     if sort == "priority":
         ordered.sort(key=lambda s: -(s.priority or 0))
     elif sort == "time":
@@ -114,12 +115,12 @@ def requests_text(session: Session) -> str:
     return " ".join(parts)
 
 
-def session_cells(session: Session, columns, now: datetime) -> tuple[Cell, ...]:
+def session_cells(session: Session, columns, now: datetime, position: int | None = None) -> tuple[Cell, ...]:
+    """`position`: the session's position in the queue (ClusterSnapshot.queue_positions)."""
     cells: list[Cell] = []
     for column in columns:
         key, width = column.key, column.width
         if key == "pos":
-            position = session.queue_position
             cell = (str(position + 1) if position is not None else "", "bold") if session.status == "pending" \
                 else ("", "")
             if session.status == "pending" and position is None:
@@ -149,13 +150,14 @@ def session_cells(session: Session, columns, now: datetime) -> tuple[Cell, ...]:
     return tuple(cells)
 
 
-def session_detail(session: Session | None, now: datetime, compact: bool = False) -> Content:
+def session_detail(session: Session | None, now: datetime, compact: bool = False,
+                   position: int | None = None) -> Content:
     if session is None:
         return Content.styled("no session selected", "$foreground-muted")
     status_text, _ = status_words.session_status(session.status)
     waited = seconds_between(session.created_at, session.start_time or now)
     if compact:  # a few lines under the table on a narrow terminal
-        queue = f" · queue #{session.queue_position + 1}" if session.queue_position is not None else ""
+        queue = f" · queue #{position + 1}" if position is not None else ""
         lines = [
             Content.assemble((clean(session.session_name, 60), "bold"), "  ",
                              (clean(session.session_id), "$foreground-muted")),
@@ -172,7 +174,7 @@ def session_detail(session: Session | None, now: datetime, compact: bool = False
         ("user", clean(session.username) or MISSING),
         ("type", clean(session.session_type)),
         ("status", status_text),
-        ("queue", f"position {session.queue_position + 1}" if session.queue_position is not None
+        ("queue", f"position {position + 1}" if position is not None
          else ("not in queue:pending_sessions" if session.status == "pending" else MISSING)),
         ("priority", str(session.priority) if session.priority is not None else MISSING),
         ("requests", f"{amount(session.cpu_request)} cpu, {amount(session.memory_request_gb)} GB, "
@@ -242,8 +244,10 @@ class SessionsScreen(FilteredScreen):
         now = self.omega.now()
         wanted = SessionFilter.parse(self.filter_text, self.status_filter)
         sessions = [s for s in snapshot.sessions if wanted.matches(s)]
+        positions = snapshot.queue_positions
         self.table.show_rows(
-            (s.session_id, session_cells(s, self._columns, now)) for s in sort_sessions(sessions, self.sort, now)
+            (s.session_id, session_cells(s, self._columns, now, positions.get(s.session_id)))
+            for s in sort_sessions(sessions, self.sort, now, positions)
         )
         self._show_selected()
 
@@ -254,7 +258,9 @@ class SessionsScreen(FilteredScreen):
         return next((s for s in self.shown_snapshot.sessions if s.session_id == key), None)
 
     def _show_selected(self) -> None:
-        detail = session_detail(self.selected_session(), self.omega.now(), compact=self.has_class("-narrow"))
+        session = self.selected_session()
+        position = self.shown_snapshot.queue_positions.get(session.session_id) if session is not None else None
+        detail = session_detail(session, self.omega.now(), compact=self.has_class("-narrow"), position=position)
         self.query_one("#session-detail", Static).update(detail)
 
     def select_session(self, session_id: str) -> bool:
