@@ -128,8 +128,8 @@ _ALWAYS = datetime.max.replace(tzinfo=UTC)
 
 
 def live_until(heartbeat: Heartbeat) -> datetime:
-    """The last moment at which reachability(heartbeat, now) says LIVE; datetime.min when it is not
-    LIVE (malformed) or not from a moment on."""
+    """The last moment at which reachability(heartbeat, now) says LIVE; datetime.min when there is
+    no such moment to count from (a malformed heartbeat, or one without a timestamp)."""
     if heartbeat.problem is not None or heartbeat.at is None:
         return _NEVER
     try:
