@@ -196,6 +196,21 @@ def test_sessions_come_change_finish_and_go_with_the_nodes_counts(poller, db, cl
     assert (node(snap, "gpu-01").sessions_running, node(snap, "gpu-01").sessions_total) == (0, 2)
 
 
+def test_a_session_moving_between_nodes_changes_both_counts_and_no_other_node(poller, db, clock):
+    # An incremental poll rebuilds only the nodes whose row was written or whose counts changed.
+    user = cd.add_user(db)
+    first, second = cd.add_node(db, "a-01"), cd.add_node(db, "a-02")
+    cd.add_node(db, "a-03")
+    moving = cd.add_session(db, user, "moving", status="running", node_id=first)
+    before = {n.hostname: n for n in poller.poll().nodes}
+    db.execute("UPDATE sessions SET scheduled_node_id = %s WHERE session_id = %s", (second, moving))
+    after = {n.hostname: n for n in incremental_poll(poller).nodes}
+    assert [(after[h].sessions_running, after[h].sessions_total) for h in ("a-01", "a-02", "a-03")] == [
+        (0, 0), (1, 1), (0, 0)]
+    assert after["a-03"] is before["a-03"]
+    assert after["a-01"] is not before["a-01"] and after["a-02"] is not before["a-02"]
+
+
 def test_renamed_node_and_user_show_in_the_sessions(poller, db):
     user = cd.add_user(db, "alice")
     gpu = cd.add_node(db, "gpu-01")

@@ -43,6 +43,7 @@ class HeldSessions:
         self._statuses: Counter[str] = Counter()
         self._pending: dict[str, Session] = {}
         self._view: LiveSessions = EMPTY
+        self._counted: set[str] | None = set()  # nodes whose counts changed since taken; None: any may have
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -65,7 +66,14 @@ class HeldSessions:
         self.running, self.live, self._statuses, self._pending = Counter(), Counter(), Counter(), {}
         for session in self._by_id.values():
             self._count(session, 1)
+        self._counted = None
         self._view = None
+
+    def take_counted(self) -> set[str] | None:
+        """The nodes whose counts of running or live sessions may have changed since the last call
+        (None: any node's may have, after replace_all())."""
+        counted, self._counted = self._counted, set()
+        return counted
 
     def count_after(self, changed: list[Session], still_live: set[str]) -> int:
         """How many sessions update(changed, still_live) would leave."""
@@ -104,6 +112,8 @@ class HeldSessions:
     def _count(self, session: Session, sign: int) -> None:
         self._statuses[session.status] += sign
         if session.node_id is not None:
+            if self._counted is not None:
+                self._counted.add(session.node_id)
             self.live[session.node_id] += sign
             if session.status == "running":
                 self.running[session.node_id] += sign

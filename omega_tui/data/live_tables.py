@@ -38,6 +38,7 @@ class LiveTables:
         self._rows: dict[str, tuple] = {}         # node -> its NODES_SQL row, in order
         self._other_resources = 0                 # node_resources rows of no node held, at the last full read
         self._built: dict[str, tuple] = {}        # node -> (row, running, live, PgNode): reused while unchanged
+        self._positions: dict[str, int] = {}      # node -> its place in self.nodes
         self._held = HeldSessions()
 
     def read(self, db) -> None:
@@ -50,11 +51,11 @@ class LiveTables:
         if users_changed or node_count > pg_reads.MAX_NODES:
             since = None   # usernames are joined into sessions; only the first MAX_NODES are followed
 
-        rows = self._read_nodes(db, since)
+        rows, written = self._read_nodes(db, since)
         if since is not None and (rows is None or len(rows) != node_count
                                   or sum(row[-1] for row in rows.values()) + self._other_resources != resource_count):
             since = None   # a node came, went or was renamed (order, joined hostnames), or a resource row went
-            rows = self._read_nodes(db, since)
+            rows, written = self._read_nodes(db, since)
         other_resources = resource_count - sum(row[-1] for row in rows.values()) if since is None else None
 
         every_session, changes = self._read_sessions(db, since, live)
@@ -71,21 +72,24 @@ class LiveTables:
         else:
             self._held.update(*changes)
         self.sessions = self._held.view()
-        self.nodes = self._build_nodes()
+        counted = self._held.take_counted()
+        self.nodes = self._build_nodes(None if written is None or counted is None else written | counted)
 
-    def _read_nodes(self, db, since) -> dict[str, tuple] | None:
-        """node -> row, in order; None when the order may have changed (read everything then)."""
+    def _read_nodes(self, db, since) -> tuple[dict[str, tuple] | None, set[str] | None]:
+        """(node -> row, in order; None when the order may have changed: read everything then),
+        with the nodes whose rows were read (None: all were)."""
         if since is None:
-            return {row[0]: row for row in pg_reads.read_node_rows(db)}
-        rows = dict(self._rows)
+            return {row[0]: row for row in pg_reads.read_node_rows(db)}, None
+        rows, written = dict(self._rows), set()
         for row in pg_reads.read_node_rows(db, since):
             old = rows.get(row[0])
             if old is None or old[1] != row[1]:
-                return None
+                return None, None
             if row[-1] is None:
                 row = (*row[:-2], *old[-2:])   # its resources were not written: as held
             rows[row[0]] = row
-        return rows
+            written.add(row[0])
+        return rows, written
 
     def _read_sessions(self, db, since, live: list[str]):
         """(every live session, None) to hold those instead, or (None, (changed sessions, live ids)) to
@@ -103,20 +107,35 @@ class LiveTables:
             return pg_reads.read_live_sessions(db, live), None
         return None, (changed, still_live)
 
-    def _build_nodes(self) -> list[pg_reads.PgNode]:
-        running, live = self._held.running.get, self._held.live.get
-        last, built, nodes = self._built, {}, []
+    def _build_nodes(self, changed: set[str] | None) -> list[pg_reads.PgNode]:
+        """Every node's PgNode, in order. `changed`: the only nodes whose row or session counts may
+        have changed (None: any; then the nodes may have come, gone or moved too): the others are
+        taken as they were, without a pass over every node (most nodes, most polls)."""
+        if changed is not None:
+            if not changed:
+                return self.nodes
+            nodes, positions, rows = list(self.nodes), self._positions, self._rows
+            for node_id in changed:
+                position = positions.get(node_id)   # (sessions may name a node that is not listed)
+                if position is not None:
+                    nodes[position] = self._build_node(node_id, rows[node_id], self._built)
+            return nodes
+        built, nodes = {}, []
         for node_id, row in self._rows.items():
-            sessions_running, sessions_live = running(node_id, 0), live(node_id, 0)
-            before = last.get(node_id)
-            if (before is not None and before[0] == row and before[1] == sessions_running
-                    and before[2] == sessions_live):
-                entry = before
-            else:
-                previous = (before[0], before[3]) if before is not None else None
-                entry = (row, sessions_running, sessions_live,
-                         pg_reads.pg_node(row, sessions_running, sessions_live, before=previous))
-            built[node_id] = entry
-            nodes.append(entry[3])
+            nodes.append(self._build_node(node_id, row, built))
         self._built = built
+        self._positions = {node.node_id: position for position, node in enumerate(nodes)}
         return nodes
+
+    def _build_node(self, node_id: str, row: tuple, built: dict) -> pg_reads.PgNode:
+        sessions_running, sessions_live = self._held.running.get(node_id, 0), self._held.live.get(node_id, 0)
+        before = self._built.get(node_id)
+        if (before is not None and before[0] == row and before[1] == sessions_running
+                and before[2] == sessions_live):
+            entry = before
+        else:
+            previous = (before[0], before[3]) if before is not None else None
+            entry = (row, sessions_running, sessions_live,
+                     pg_reads.pg_node(row, sessions_running, sessions_live, before=previous))
+        built[node_id] = entry
+        return entry[3]
