@@ -273,3 +273,20 @@ def test_queued_sessions_beyond_the_cap_are_not_called_strays(poller, db, redis_
     db.execute("UPDATE sessions SET status = 'completed' WHERE session_id = %s", (ids[0],))
     snap = poller.poll()
     assert [s.session_name for s in snap.sessions] == ["s1", "s2", "s3"]
+
+
+def test_live_session_ids_holding_the_separator_are_noticed_not_split(db):
+    # Someone else's database may key sessions by text: an id with a comma must not read as two ids.
+    from omega_tui.data.pg_reads import read_live_session_ids
+    db.execute("CREATE SCHEMA text_ids")
+    try:
+        db.execute("CREATE TABLE text_ids.sessions (session_id text, status text)")
+        db.execute("INSERT INTO text_ids.sessions VALUES ('a', 'running'), ('b', 'running'), ('c', 'completed')")
+        db.execute("SET search_path = text_ids")
+        assert read_live_session_ids(db, ["running"]) == {"a", "b"}
+        assert read_live_session_ids(db, ["pending"]) == set()
+        db.execute("INSERT INTO text_ids.sessions VALUES ('a,b', 'running')")
+        assert read_live_session_ids(db, ["running"]) is None
+    finally:
+        db.execute("RESET search_path")
+        db.execute("DROP SCHEMA text_ids CASCADE")

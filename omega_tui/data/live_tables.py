@@ -101,9 +101,10 @@ class LiveTables:
         # The held sessions not among the live ids finished (an update, but out of the live set
         # the read above sees) or were deleted.
         still_live = pg_reads.read_live_session_ids(db, live)
-        if len(still_live) >= pg_reads.MAX_SESSIONS or held.count_after(changed, still_live) != len(still_live):
-            # Only the oldest MAX_SESSIONS are shown (not followed row by row), or a live session
-            # is neither held nor written since the last poll: read them all.
+        if (still_live is None or len(still_live) >= pg_reads.MAX_SESSIONS
+                or held.count_after(changed, still_live) != len(still_live)):
+            # Ids that cannot be told apart, only the oldest MAX_SESSIONS shown (not followed row by
+            # row), or a live session neither held nor written since the last poll: read them all.
             return pg_reads.read_live_sessions(db, live), None
         return None, (changed, still_live)
 
