@@ -262,6 +262,25 @@ def test_heartbeats_are_read_in_mget_batches_without_keys(dsn, redis_url, db, rd
     assert snap.totals.nodes_unreachable == 2095
 
 
+def test_a_node_new_to_postgres_has_its_heartbeat_read_in_the_same_poll(dsn, redis_url, db, rd, clock):
+    # Redis is read for the nodes of the last poll while PostgreSQL is; one more round trip asks
+    # about the nodes PostgreSQL just brought, and only then.
+    first = cd.add_node(db, "a")
+    cd.write_heartbeat(rd, first, clock.now)
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        poller.poll()
+        assert poller.poll().stats.redis_round_trips == 1
+        second = cd.add_node(db, "b")
+        cd.write_heartbeat(rd, second, clock.now)
+        snap = poller.poll()
+        assert {n.hostname: n.reachability for n in snap.nodes} == {"a": Reachability.LIVE, "b": Reachability.LIVE}
+        assert snap.stats.redis_round_trips == 2
+        assert poller.poll().stats.redis_round_trips == 1
+    finally:
+        poller.close()
+
+
 def test_redis_down_keeps_postgres_fresh_and_recovers(servers, dsn, redis_url, db, rd, clock):
     if servers.redis is None:
         pytest.skip("needs the embedded Redis (stops and restarts it)")

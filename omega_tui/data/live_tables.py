@@ -30,12 +30,14 @@ class LiveTables:
     def __init__(self, clock=time.monotonic):
         self._clock = clock
         self.nodes: list[pg_reads.PgNode] = []     # in NODES_SQL's order, with their session counts
+        self.node_ids: list[str] = []              # theirs, in that order: a new list only when they change
         self.sessions: LiveSessions = EMPTY
         self.full = False                         # the last read was a full one
         self._since: int | None = None            # snapshot xmin of the last read; None: read everything
         self._conn = None                         # the connection that snapshot was taken on
         self._full_at = 0.0
         self._rows: dict[str, tuple] = {}         # node -> its NODES_SQL row, in order
+        self._resources = 0                       # their node_resources rows, in all
         self._other_resources = 0                 # node_resources rows of no node held, at the last full read
         self._built: dict[str, tuple] = {}        # node -> (row, running, live, PgNode): reused while unchanged
         self._positions: dict[str, int] = {}      # node -> its place in self.nodes
@@ -51,12 +53,12 @@ class LiveTables:
         if users_changed or node_count > pg_reads.MAX_NODES:
             since = None   # usernames are joined into sessions; only the first MAX_NODES are followed
 
-        rows, written = self._read_nodes(db, since)
+        rows, written, resources = self._read_nodes(db, since)
         if since is not None and (rows is None or len(rows) != node_count
-                                  or sum(row[-1] for row in rows.values()) + self._other_resources != resource_count):
+                                  or resources + self._other_resources != resource_count):
             since = None   # a node came, went or was renamed (order, joined hostnames), or a resource row went
-            rows, written = self._read_nodes(db, since)
-        other_resources = resource_count - sum(row[-1] for row in rows.values()) if since is None else None
+            rows, written, resources = self._read_nodes(db, since)
+        other_resources = resource_count - resources if since is None else None
 
         every_session, changes = self._read_sessions(db, since, live)
 
@@ -66,7 +68,7 @@ class LiveTables:
             self._other_resources = other_resources
         self.full = since is None
         self._since, self._conn = snapshot, conn
-        self._rows = rows
+        self._rows, self._resources = rows, resources
         if changes is None:
             self._held.replace_all(every_session)
         else:
@@ -75,21 +77,23 @@ class LiveTables:
         counted = self._held.take_counted()
         self.nodes = self._build_nodes(None if written is None or counted is None else written | counted)
 
-    def _read_nodes(self, db, since) -> tuple[dict[str, tuple] | None, set[str] | None]:
+    def _read_nodes(self, db, since) -> tuple[dict[str, tuple] | None, set[str] | None, int]:
         """(node -> row, in order; None when the order may have changed: read everything then),
-        with the nodes whose rows were read (None: all were)."""
+        with the nodes whose rows were read (None: all were) and their node_resources rows in all."""
         if since is None:
-            return {row[0]: row for row in pg_reads.read_node_rows(db)}, None
-        rows, written = dict(self._rows), set()
+            rows = {row[0]: row for row in pg_reads.read_node_rows(db)}
+            return rows, None, sum(row[-1] for row in rows.values())
+        rows, written, resources = dict(self._rows), set(), self._resources
         for row in pg_reads.read_node_rows(db, since):
             old = rows.get(row[0])
             if old is None or old[1] != row[1]:
-                return None, None
+                return None, None, 0
             if row[-1] is None:
                 row = (*row[:-2], *old[-2:])   # its resources were not written: as held
+            resources += row[-1] - old[-1]
             rows[row[0]] = row
             written.add(row[0])
-        return rows, written
+        return rows, written, resources
 
     def _read_sessions(self, db, since, live: list[str]):
         """(every live session, None) to hold those instead, or (None, (changed sessions, live ids)) to
@@ -125,7 +129,10 @@ class LiveTables:
         for node_id, row in self._rows.items():
             nodes.append(self._build_node(node_id, row, built))
         self._built = built
-        self._positions = {node.node_id: position for position, node in enumerate(nodes)}
+        node_ids = list(self._rows)
+        if node_ids != self.node_ids:
+            self.node_ids = node_ids
+            self._positions = {node_id: position for position, node_id in enumerate(node_ids)}
         return nodes
 
     def _build_node(self, node_id: str, row: tuple, built: dict) -> pg_reads.PgNode:

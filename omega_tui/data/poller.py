@@ -119,6 +119,7 @@ class Poller:
 
         # The last data each store gave; kept while that store is unavailable.
         self._pg_nodes: list[pg_reads.PgNode] = []
+        self._pg_node_ids: list[str] = []   # theirs, in order: the same list while they stay the same
         self._sessions: LiveSessions = EMPTY_SESSIONS
         self._open_events: list[Alert] = []
         self._resolved: list[Alert] = []
@@ -204,7 +205,7 @@ class Poller:
         closed = self._closed.is_set()
         pg_due = not closed and self._pg_health.due(now)
         redis_due = not closed and self._redis_health.due(now)
-        known = [p.node_id for p in self._pg_nodes]
+        known = self._pg_node_ids
         if pg_due and redis_due and known:
             # Redis is read in a thread of its own while this one waits for PostgreSQL (its work
             # then costs the poll nothing), for the nodes of the last poll; nodes this poll's
@@ -217,12 +218,12 @@ class Poller:
             pg_fresh = self._read_postgres(now, counts)
             reader.join()
             redis_fresh = bool(done) and done[0]
-            if redis_fresh and pg_fresh:
+            if redis_fresh and pg_fresh and self._pg_node_ids is not known:   # the nodes changed
                 redis_fresh = self._read_new_heartbeats(now, redis_counts)
             counts["redis"] += redis_counts["redis"]
         else:
             pg_fresh = pg_due and self._read_postgres(now, counts)
-            redis_fresh = redis_due and self._read_redis(now, counts, [p.node_id for p in self._pg_nodes])
+            redis_fresh = redis_due and self._read_redis(now, counts, self._pg_node_ids)
 
         nodes = self._nodes(now, redis_fresh, notices)
         positions = self._queue_positions_of(notices)
@@ -396,7 +397,7 @@ class Poller:
                 or self._metrics_read_at is None
                 or time.monotonic() - self._metrics_read_at > RELOAD_AFTER_SECONDS
             )
-            node_ids = [p.node_id for p in nodes]
+            node_ids = self._live_tables.node_ids
             # The first poll, or the first after a gap, reads the short history of a batch of nodes
             # (the first ones shown) and the newest samples of the others: the data comes fast, the
             # sparklines fill in over the next polls, and no statement reads every node's history
@@ -419,7 +420,7 @@ class Poller:
         finally:
             counts["sql"] += db.statements
         # Every read succeeded: take them all together.
-        self._pg_nodes, self._sessions = nodes, sessions
+        self._pg_nodes, self._pg_node_ids, self._sessions = nodes, self._live_tables.node_ids, sessions
         self._open_events, self._resolved = open_events, resolved
         self._open_event_ids, self._resolved_read_at = open_ids, resolved_read_at
         samples, new = len(rows), self._history.merge(rows)
@@ -437,7 +438,7 @@ class Poller:
         counts["new"] += new
         counts["full"] = full
         self._metrics_read_at = time.monotonic()
-        known = {p.node_id for p in nodes}
+        known = set(node_ids)
         if self._redis_reading is not None:
             known.update(self._redis_reading.discovered)
         self._history.keep_only(known)
@@ -535,7 +536,7 @@ class Poller:
     def _read_new_heartbeats(self, now: datetime, counts: dict) -> bool:
         """The heartbeats of nodes this poll's PostgreSQL read brought, added to the reading."""
         reading = self._redis_reading
-        new = [p.node_id for p in self._pg_nodes if p.node_id not in reading.heartbeats]
+        new = [node_id for node_id in self._pg_node_ids if node_id not in reading.heartbeats]
         if not new:
             return True
         started = time.perf_counter()
