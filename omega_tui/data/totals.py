@@ -125,26 +125,27 @@ class ClusterTotalsBuilder:
     """cluster_totals() for a poller: the metric means are kept up to date from the nodes whose
     series changed since the last poll (a Node, or its series, that is the same object as last
     poll's changed nothing, see Poller._nodes), instead of summed again over every node's history
-    every poll."""
+    every poll; so are the counts of nodes by status and unreachable."""
 
     def __init__(self):
+        self._nodes: list[Node] = []          # as last built from
         self._counted: dict[str, Node] = {}   # node id -> the Node its figures were added from
         self._sums: dict[str, _MetricSums] = {}
+        self._statuses: Counter[str] = Counter()
+        self._unreachable = 0
         self._polls_since_recount = FULL_RECOUNT_POLLS
 
     def build(self, nodes: list[Node], session_statuses: Mapping[str, int], alerts: list[Alert]) -> ClusterTotals:
         """`session_statuses`: status -> live sessions (kept up to date by held_sessions.py)."""
-        counted = {n.node_id: n for n in nodes if n.reachability not in _UNREACHABLE}
         self._polls_since_recount += 1
         if self._polls_since_recount >= FULL_RECOUNT_POLLS:
-            self._counted, self._sums = {}, {metric: _MetricSums() for metric in TOTALS_METRICS}
+            self._nodes, self._counted = [], {}
+            self._sums = {metric: _MetricSums() for metric in TOTALS_METRICS}
             self._polls_since_recount = 0
-        held, sums = self._counted, self._sums
-        # A node rebuilt with the same series (its row rewritten by a heartbeat, say) adds the same.
-        gone = [node for node_id, node in held.items()
-                if (now := counted.get(node_id)) is not node and (now is None or now.metrics is not node.metrics)]
-        came = [node for node_id, node in counted.items()
-                if (was := held.get(node_id)) is not node and (was is None or was.metrics is not node.metrics)]
+        pairs = self._changed_pairs(nodes)
+        gone, came = self._changes_by_id(nodes) if pairs is None else self._changes_in_place(pairs)
+        self._nodes = list(nodes)   # a copy: the caller's list may be changed in place
+        sums = self._sums
         for sign, changed in ((-1, gone), (1, came)):
             for node in changed:
                 for series in node.metrics:   # one series per metric type (they come from MetricHistory)
@@ -153,11 +154,10 @@ class ClusterTotalsBuilder:
                         metric_sums.add(series, sign)
             for metric_sums in sums.values():
                 metric_sums.end_add(sign)
-        self._counted = counted
-        cpu, memory, gpu = (self._sums[metric] for metric in TOTALS_METRICS)
+        cpu, memory, gpu = (sums[metric] for metric in TOTALS_METRICS)
         return ClusterTotals(
-            nodes_by_status=_ordered_counts((n.status for n in nodes), NODE_STATUSES),
-            nodes_unreachable=sum(n.reachability in _UNREACHABLE for n in nodes),
+            nodes_by_status=_in_order(+self._statuses, NODE_STATUSES),
+            nodes_unreachable=self._unreachable,
             cpu_percent=cpu.mean(),
             memory_percent=memory.mean(),
             gpu_percent=gpu.mean(),
@@ -167,3 +167,48 @@ class ClusterTotalsBuilder:
             sessions_by_status=_in_order(session_statuses, SESSION_STATUSES),
             alerts_by_severity=_ordered_counts((a.severity for a in alerts), SEVERITIES),
         )
+
+    def _changed_pairs(self, nodes: list[Node]) -> list[tuple[Node, Node]] | None:
+        """(last poll's Node, this poll's) where they differ, when the nodes are last poll's in the same
+        order (most polls: the unchanged ones are the same objects, passed over in C); else None."""
+        last = self._nodes
+        if not last or len(last) != len(nodes):
+            return None
+        pairs = [(old, new) for old, new in zip(last, nodes) if old is not new]
+        for old, new in pairs:
+            if old.node_id != new.node_id:
+                return None
+        return pairs
+
+    def _changes_in_place(self, pairs) -> tuple[list[Node], list[Node]]:
+        """The nodes whose figures to take away and to add, from the pairs that differ."""
+        gone, came = [], []
+        counted, statuses = self._counted, self._statuses
+        for old, new in pairs:
+            if old.status != new.status:
+                statuses[old.status] -= 1
+                statuses[new.status] += 1
+            was, now = old.reachability not in _UNREACHABLE, new.reachability not in _UNREACHABLE
+            self._unreachable += was - now
+            if was and now and old.metrics is new.metrics:
+                counted[new.node_id] = new   # rebuilt with the same series (a heartbeat, say): adds the same
+                continue
+            if was:
+                gone.append(counted.pop(old.node_id))
+            if now:
+                came.append(new)
+                counted[new.node_id] = new
+        return gone, came
+
+    def _changes_by_id(self, nodes: list[Node]) -> tuple[list[Node], list[Node]]:
+        """As _changes_in_place, when nodes came, went or moved: matched by id, the counts afresh."""
+        counted = {n.node_id: n for n in nodes if n.reachability not in _UNREACHABLE}
+        held = self._counted
+        gone = [node for node_id, node in held.items()
+                if (now := counted.get(node_id)) is not node and (now is None or now.metrics is not node.metrics)]
+        came = [node for node_id, node in counted.items()
+                if (was := held.get(node_id)) is not node and (was is None or was.metrics is not node.metrics)]
+        self._counted = counted
+        self._statuses = Counter(n.status for n in nodes)
+        self._unreachable = sum(n.reachability in _UNREACHABLE for n in nodes)
+        return gone, came
