@@ -9,14 +9,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from omega_tui.cli import main
-from omega_tui.data.models import AlertKind
+from omega_tui.data.metric_history import to_micros
+from omega_tui.data.models import AlertKind, MetricSeries
 from omega_tui.fixed_source import FIXED_TAKEN_AT, FixedSource
 from omega_tui.theme_files import ThemeError, bundled_theme_dir, load_theme_file, load_themes
 from omega_tui.widgets.formatting import coarse_duration, duration, metric_value
 from omega_tui.widgets import status_words
 from omega_tui.widgets.keyed_table import ColumnSpec, fit_columns
 from omega_tui.widgets.node_table import NodeTable, layout_columns, natural_key, node_matches, sort_nodes
-from omega_tui.widgets.sparkline_cells import BucketedSeries, spark_text
+from omega_tui.widgets.sparkline_cells import BucketedSeries, history_spark, spark_text
 
 T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -46,6 +47,18 @@ def test_a_sparkline_fed_now_and_then_forgets_buckets_too_old_to_show():
         series.add(T0 + timedelta(seconds=75 * i), 50)
     assert len(series._buckets) <= 3   # within the last 10 buckets (+ 4 carried): the last three samples
     assert series.text(T0 + timedelta(seconds=450), 8) == "▅▅▅▅▅▅▅▅"
+
+
+def test_a_node_sparkline_is_drawn_from_its_sample_times():
+    values = (0.0, 25.0, 50.0, 75.0, 100.0)
+    times = tuple(to_micros(T0 + timedelta(seconds=30 * i)) for i in range(5))   # a sample every 2 buckets
+    now = T0 + timedelta(seconds=120)
+    series = MetricSeries("cpu_percent", "percent", 100.0, now, values, times)
+    assert history_spark(series, now, 8, 15) == "▁▃▃▅▅▇▇█"   # each value carried to the next sample
+    assert history_spark(series, now + timedelta(seconds=15 * 5), 8, 15) == "▇▇█████ "   # carried 4 buckets, then blank
+    # Without times the values are taken as 2 s apart: all in the last two buckets.
+    assert history_spark(series._replace(history_us=()), now, 8, 15) == "      ▄█"
+    assert history_spark(series._replace(latest_at=None, history_us=()), now, 8, 15) == " " * 8
 
 
 def test_node_table_columns_fit_80_and_200_columns():

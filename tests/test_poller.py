@@ -754,6 +754,24 @@ def test_a_series_built_from_the_last_one_matches_its_samples_after_appends_corr
             assert tuple(series.history) == tuple(held[t] for t in expected_times), (step, kind)
             assert series.latest == held[expected_times[-1]]
             assert series.latest_at == to_datetime(expected_times[-1] * s)
+            assert tuple(series.history_us) == tuple(t * s for t in expected_times), (step, kind)
+
+
+def test_the_series_of_a_node_sampled_at_the_same_times_share_one_copy_of_the_times():
+    from omega_tui.data.metric_history import MetricHistory
+
+    history = MetricHistory(points=4)
+    history.merge([("a", metric, t * 10, float(t), None)
+                   for t in range(1, 4) for metric in ("cpu_percent", "memory_percent", "load_1m")])
+    history.merge([("a", "load_1m", 35, 9.0, None)])   # one series sampled once more
+    cpu, memory, load = history.series_of("a")
+    assert tuple(cpu.history_us) == tuple(memory.history_us) == (10, 20, 30)
+    assert cpu.history_us is memory.history_us
+    assert tuple(load.history_us) == (10, 20, 30, 35) and tuple(load.history) == (1.0, 2.0, 3.0, 9.0)
+
+    history.merge([("a", "cpu_percent", 40, 4.0, None)])   # the copies handed out never change
+    (cpu_after, *_) = history.series_of("a")
+    assert tuple(cpu_after.history_us) == (10, 20, 30, 40) and tuple(memory.history_us) == (10, 20, 30)
 
 
 def test_queue_positions_are_a_mapping_and_the_sessions_stay_the_same_objects():

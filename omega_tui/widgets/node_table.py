@@ -26,7 +26,7 @@ from omega_tui.widgets.keyed_table import (
     KeyedTable,
 )
 from omega_tui.widgets.safe_text import clean
-from omega_tui.widgets.sparkline_cells import SparkHistory
+from omega_tui.widgets.sparkline_cells import history_spark
 
 SPARK_WIDTH = 8
 SPARK_BUCKET_SECONDS = 15.0
@@ -186,22 +186,21 @@ class NodeTable(KeyedTable):
         self.sort_key = "host"
         self.sort_reverse = False
         self.filter_text = ""
-        self.sparks = SparkHistory(SPARK_BUCKET_SECONDS, keep=2 * SPARK_WIDTH + 2)
         self._snapshot: ClusterSnapshot | None = None
         self._nodes_by_id: dict[str, Node] = {}
         self._sorted: tuple[tuple, list[Node]] | None = None   # (snapshot, sort, now), every node in order
         self._by_host: tuple[ClusterSnapshot, list[Node]] | None = None   # the snapshot's nodes by hostname
         self._now: datetime | None = None
         self._metric_cells: dict[tuple[str, str], tuple] = {}
-        self._fed_metrics: dict[str, tuple] = {}   # node id -> the metrics tuple last fed to the sparklines
         self._haystacks: dict[str, tuple[Node, tuple, str]] = {}   # node id -> (node, fields, what the filter searches)
         self._searched: tuple[list[Node], list[tuple[Node, str]]] | None = None   # (nodes in order, _haystacks_of them)
         self._layout: tuple[list[str], dict[str, int]] = layout_columns(80)
 
     def show_snapshot(self, snapshot: ClusterSnapshot, now: datetime) -> None:
         if snapshot is not self._snapshot:
-            self._feed_sparks(snapshot)
             self._nodes_by_id = {node.node_id: node for node in reversed(snapshot.nodes)}  # first one wins
+            if len(self._metric_cells) > 3 * len(self._nodes_by_id) + 64:   # nodes went away
+                self._metric_cells = {k: v for k, v in self._metric_cells.items() if k[0] in self._nodes_by_id}
         self._snapshot, self._now = snapshot, now
         self._render_rows()
 
@@ -257,24 +256,6 @@ class NodeTable(KeyedTable):
                 label += "▼" if descending else "▲"
             columns.append(Column(key, label, widths[key], specs[key].align_right))
         self.set_columns(columns)
-
-    def _feed_sparks(self, snapshot: ClusterSnapshot) -> None:
-        fed = self._fed_metrics
-        for node in snapshot.nodes:
-            # The poller hands over the same metrics tuple while a node has no new sample.
-            if fed.get(node.node_id) is node.metrics:
-                continue
-            fed[node.node_id] = node.metrics
-            for metric_type in METRIC_COLUMNS.values():
-                series = node.metric(metric_type)
-                if series is not None:
-                    self.sparks.feed((node.node_id, metric_type), series.latest, series.latest_at, series.history)
-        if len(self.sparks) > 3 * len(snapshot.nodes) + 64:  # nodes went away
-            keep = {(n.node_id, m) for n in snapshot.nodes for m in METRIC_COLUMNS.values()}
-            self.sparks.forget_except(keep)
-            present = {n.node_id for n in snapshot.nodes}
-            self._fed_metrics = {k: v for k, v in fed.items() if k in present}
-            self._metric_cells = {k: v for k, v in self._metric_cells.items() if k in keep}
 
     def _render_rows(self) -> None:
         if self._snapshot is None or self._now is None:
@@ -339,8 +320,8 @@ class NodeTable(KeyedTable):
         spark = None
         if width > METRIC_VALUE_WIDTH:
             spark_width = width - METRIC_VALUE_WIDTH - 1
-            bucketed = self.sparks.get(cache_key)
-            spark = bucketed.text(taken_at, spark_width) if bucketed else " " * spark_width
+            spark = (history_spark(series, taken_at, spark_width, SPARK_BUCKET_SECONDS) if series is not None
+                     else " " * spark_width)
         cell = metric_cell(series.latest if series else None, spark, width, old)
         self._metric_cells[cache_key] = (series, (bucket, width, old), cell)
         return cell

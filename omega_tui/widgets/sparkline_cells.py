@@ -2,21 +2,29 @@
 
 Each character is a fixed wall-clock bucket (e.g. 15 s), aligned on the epoch,
 so between two bucket boundaries a refresh changes only the last character;
-the line shifts left once per bucket. Values are fed in as they arrive
-(`BucketedSeries.add`), and a series seen for the first time is seeded from
+the line shifts left once per bucket.
+
+A node metric's sparkline is drawn from its own short history (`history_spark`),
+only for the rows in view: nothing is done per node when a snapshot arrives.
+The cluster's figures have no history of their own: they are fed in as they
+arrive (`BucketedSeries.add`), a series seen for the first time seeded from
 the snapshot's short history.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+from omega_tui.data.metric_history import to_micros
+from omega_tui.data.models import MetricSeries
+
 BLOCKS = "▁▂▃▄▅▆▇█"
-# MetricSeries.history has no timestamps: when seeding, its values are taken as this far
-# apart (HISTORY_POINTS of them then span the 2 minutes the sparklines show). Only the
-# first two minutes of a sparkline depend on this; later buckets hold real sample times.
+# A history without times (MetricSeries.history_us empty) is taken as values this far apart,
+# the last one at its latest_at (HISTORY_POINTS of them then span the 2 minutes the sparklines
+# show). When seeding a BucketedSeries, only its first two minutes depend on this.
 ASSUMED_SAMPLE_SECONDS = 2.0
 CARRY_BUCKETS = 4
 NO_DATA = " "
@@ -103,27 +111,60 @@ class BucketedSeries:
                 del buckets[old]
 
     def values(self, now: datetime, width: int) -> list[float | None]:
-        """Mean per bucket, oldest first. A bucket without a sample repeats the value before it
-        (a gauge keeps its value between samples) for up to CARRY_BUCKETS; after that it is blank."""
-        last = self.bucket_of(now)
-        result: list[float | None] = []
-        previous: float | None = None
-        since_sample = CARRY_BUCKETS + 1
-        for bucket in range(last - width + 1 - CARRY_BUCKETS, last + 1):
-            total_count = self._buckets.get(bucket)
-            if total_count:
-                previous, since_sample = total_count[0] / total_count[1], 0
-            else:
-                since_sample += 1
-            if bucket > last - width:
-                result.append(previous if since_sample <= CARRY_BUCKETS else None)
-        return result
+        """Mean per bucket, oldest first (see carried_means)."""
+        return carried_means(self._buckets, self.bucket_of(now), width)
 
     def text(self, now: datetime, width: int, low: float = 0.0, high: float = 100.0) -> str:
         key = (self.bucket_of(now), width, low, high)
         if self._text is None or self._text[0] != key:
             self._text = (key, spark_text(self.values(now, width), low, high))
         return self._text[1]
+
+
+def carried_means(buckets: Mapping[int, tuple[float, int]], last: int, width: int) -> list[float | None]:
+    """The mean of the `width` buckets up to `last` from (total, count) by bucket, oldest first.
+
+    A bucket without a sample repeats the value before it (a gauge keeps its value between
+    samples) for up to CARRY_BUCKETS; after that it is blank.
+    """
+    result: list[float | None] = []
+    previous: float | None = None
+    since_sample = CARRY_BUCKETS + 1
+    for bucket in range(last - width + 1 - CARRY_BUCKETS, last + 1):
+        total_count = buckets.get(bucket)
+        if total_count:
+            previous, since_sample = total_count[0] / total_count[1], 0
+        else:
+            since_sample += 1
+        if bucket > last - width:
+            result.append(previous if since_sample <= CARRY_BUCKETS else None)
+    return result
+
+
+def history_spark(series: MetricSeries, now: datetime, width: int, bucket_seconds: float,
+                  low: float = 0.0, high: float = 100.0) -> str:
+    """The sparkline of a series' short history: `width` buckets up to the one holding `now`."""
+    history = series.history
+    times: Sequence[int] = series.history_us
+    if len(times) != len(history):   # times not known: ASSUMED_SAMPLE_SECONDS apart
+        if series.latest_at is None:
+            return NO_DATA * width
+        step = int(ASSUMED_SAMPLE_SECONDS * 1_000_000)
+        newest = to_micros(series.latest_at)
+        times = range(newest - (len(history) - 1) * step, newest + 1, step)
+    bucket_us = int(bucket_seconds * 1_000_000)
+    last = to_micros(now) // bucket_us
+    buckets: dict[int, tuple[float, int]] = {}
+    for index in range(bisect_left(times, (last - width + 1 - CARRY_BUCKETS) * bucket_us), len(times)):
+        bucket = times[index] // bucket_us
+        if bucket > last:
+            break
+        value = history[index]
+        if value is None or math.isnan(value):
+            continue
+        total, count = buckets.get(bucket, (0.0, 0))
+        buckets[bucket] = (total + value, count + 1)
+    return spark_text(carried_means(buckets, last, width), low, high)
 
 
 class SparkHistory:
