@@ -61,6 +61,20 @@ def test_a_node_sparkline_is_drawn_from_its_sample_times():
     assert history_spark(series._replace(latest_at=None, history_us=()), now, 8, 15) == " " * 8
 
 
+def test_the_node_table_keeps_hostname_order_while_hostnames_stay_and_sorts_again_when_one_changes():
+    from dataclasses import replace
+
+    nodes = FixedSource().snapshot.nodes
+    table = NodeTable()
+    by_host = table._sorted_by_host(nodes)
+    assert [n.hostname for n in by_host] == sorted((n.hostname for n in nodes), key=natural_key)
+    renewed = tuple(replace(n) for n in nodes)   # new objects (new samples), the same hostnames
+    assert [id(n) for n in table._sorted_by_host(renewed)] == [id(renewed[nodes.index(n)]) for n in by_host]
+    last = by_host[-1]
+    renamed = tuple(replace(n, hostname="aaa-00") if n is last else n for n in nodes)
+    assert table._sorted_by_host(renamed)[0].node_id == last.node_id
+
+
 def test_node_table_columns_fit_80_and_200_columns():
     for width in (80, 120, 200):
         keys, widths = layout_columns(width)

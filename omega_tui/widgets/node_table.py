@@ -190,6 +190,7 @@ class NodeTable(KeyedTable):
         self._nodes_by_id: dict[str, Node] = {}
         self._sorted: tuple[tuple, list[Node]] | None = None   # (snapshot, sort, now), every node in order
         self._by_host: tuple[ClusterSnapshot, list[Node]] | None = None   # the snapshot's nodes by hostname
+        self._host_order: tuple[list[str], list[int]] = ([], [])   # hostnames as listed, their positions by hostname
         self._now: datetime | None = None
         self._metric_cells: dict[tuple[str, str], tuple] = {}
         self._haystacks: dict[str, tuple[Node, tuple, str]] = {}   # node id -> (node, fields, what the filter searches)
@@ -264,7 +265,7 @@ class NodeTable(KeyedTable):
         sorted_for = (self._snapshot, self.sort_key, self.sort_reverse, self._now)
         if self._sorted is None or self._sorted[0][0] is not self._snapshot or self._sorted[0][1:] != sorted_for[1:]:
             if self._by_host is None or self._by_host[0] is not self._snapshot:
-                self._by_host = (self._snapshot, sorted(self._snapshot.nodes, key=lambda n: natural_key(n.hostname)))
+                self._by_host = (self._snapshot, self._sorted_by_host(self._snapshot.nodes))
             self._sorted = (sorted_for, sort_nodes(self._snapshot.nodes, self.sort_key, self.sort_reverse, self._now,
                                                    by_host=self._by_host[1]))
         ordered = self._sorted[1]
@@ -273,6 +274,14 @@ class NodeTable(KeyedTable):
             ordered = self._matching(ordered, words)
         # Each row's cells are worked out only when the row is in view (see KeyedTable.show_keys).
         self.show_keys([node.node_id for node in ordered], self._layout_cells)
+
+    def _sorted_by_host(self, nodes: tuple[Node, ...]) -> list[Node]:
+        """The nodes in hostname order; while the hostnames are the last snapshot's, in their order
+        (a few milliseconds less per snapshot at 10,000 nodes than sorting them again)."""
+        hosts = [node.hostname for node in nodes]
+        if hosts != self._host_order[0]:
+            self._host_order = (hosts, sorted(range(len(hosts)), key=lambda i: natural_key(hosts[i])))
+        return [nodes[i] for i in self._host_order[1]]
 
     def _matching(self, nodes: list[Node], words: list[str]) -> list[Node]:
         """The nodes matching every word (see node_matches), in their order."""
