@@ -261,7 +261,7 @@ class FixedSource:
             nodes=tuple(nodes),
             sessions=sessions,
             alerts=alerts,
-            totals=_totals(nodes, sessions, alerts, taken_at, self.step),
+            totals=_totals(nodes, sessions, alerts),
             postgres=postgres,
             redis=redis,
             stats=PollStats(duration_ms=38.5, sql_statements=6, redis_round_trips=2, metric_rows=len(nodes) * 9),
@@ -516,7 +516,7 @@ def _fixed_audit(taken_at: datetime, host_ids: dict[str, str]) -> tuple[AuditEnt
     )
 
 
-def _totals(nodes, sessions, alerts, taken_at: datetime, step: int) -> ClusterTotals:
+def _totals(nodes, sessions, alerts) -> ClusterTotals:
     by_status: dict[str, int] = {}
     for node in nodes:
         by_status[node.status] = by_status.get(node.status, 0) + 1
@@ -526,14 +526,6 @@ def _totals(nodes, sessions, alerts, taken_at: datetime, step: int) -> ClusterTo
     def mean_of(metric_type: str) -> float | None:
         values = [s.latest for n in reachable if (s := n.metric(metric_type)) and s.latest is not None]
         return round(sum(values) / len(values), 1) if values else None
-
-    def history_of(latest: float | None, amplitude: float, seed: int) -> tuple[float, ...]:
-        if latest is None:
-            return ()
-        now = step * STEP_SECONDS
-        wave = [_wave(seed, now - (HISTORY_POINTS - 1 - i) * STEP_SECONDS, 50, amplitude, 600)
-                for i in range(HISTORY_POINTS)]
-        return tuple(_clamp("x_percent", round(v - wave[-1] + latest, 1)) for v in wave)
 
     cpu, memory, gpu = mean_of("cpu_percent"), mean_of("memory_percent"), mean_of("gpu_percent")
     sessions_by_status: dict[str, int] = {}
@@ -548,9 +540,6 @@ def _totals(nodes, sessions, alerts, taken_at: datetime, step: int) -> ClusterTo
         cpu_percent=cpu,
         memory_percent=memory,
         gpu_percent=gpu,
-        cpu_history=history_of(cpu, 15, 1),
-        memory_history=history_of(memory, 6, 2),
-        gpu_history=history_of(gpu, 20, 3),
         sessions_by_status=tuple(sorted(sessions_by_status.items())),
         alerts_by_severity=tuple(sorted(alerts_by_severity.items())),
     )

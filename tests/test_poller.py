@@ -12,9 +12,11 @@ import pytest
 import cluster_data as cd
 from omega_tui.config import Settings
 from omega_tui.data import pg_reads
+from omega_tui.data.metric_history import to_micros
 from omega_tui.data.models import HISTORY_POINTS, HealthState, Reachability
 from omega_tui.data.node_detail import detail_resolution
 from omega_tui.data.poller import FIRST_LOAD_ROWS_PER_NODE, Poller
+from omega_tui.data.totals import mean_history
 
 STEP = timedelta(seconds=10)
 
@@ -89,6 +91,7 @@ def test_snapshot_matches_what_was_written(dsn, redis_url, db, rd, clock):
     cpu_series = c.metric("cpu_percent")
     assert tuple(cpu_series.history) == tuple(float(10 + k) for k in range(31))
     assert cpu_series.latest == 40.0 and cpu_series.latest_at == end and cpu_series.unit == "percent"
+    assert tuple(cpu_series.history_us) == tuple(to_micros(end - (30 - k) * STEP) for k in range(31))
     assert c.metric("memory_percent").latest == 40.5
     assert c.metric("gpu_percent") is None
 
@@ -106,7 +109,8 @@ def test_snapshot_matches_what_was_written(dsn, redis_url, db, rd, clock):
     assert totals.nodes_unreachable == 0
     assert totals.cpu_percent == pytest.approx((30 + 40) / 2)
     assert totals.gpu_percent == 80.0
-    assert totals.cpu_history[-1] == pytest.approx(35.0) and totals.cpu_history[0] == pytest.approx(5.0)
+    cpu_history = mean_history(snap.nodes, "cpu_percent")   # seeds the header's sparkline
+    assert cpu_history[-1] == pytest.approx(35.0) and cpu_history[0] == pytest.approx(5.0)
     assert dict(totals.sessions_by_status) == {"pending": 3, "running": 1, "paused": 1}
     assert snap.stats.sql_statements == 8 and snap.stats.full_metric_load
 

@@ -228,9 +228,6 @@ class ClusterTotals:
     cpu_percent: float | None                      # mean over reachable nodes
     memory_percent: float | None
     gpu_percent: float | None
-    cpu_history: tuple[float, ...] = ()
-    memory_history: tuple[float, ...] = ()
-    gpu_history: tuple[float, ...] = ()
     sessions_by_status: tuple[tuple[str, int], ...] = ()
     alerts_by_severity: tuple[tuple[str, int], ...] = ()
 

@@ -15,6 +15,7 @@ from textual.geometry import Region
 from textual.widget import Widget
 
 from omega_tui.data.models import ClusterSnapshot
+from omega_tui.data.totals import mean_history
 from omega_tui.widgets.formatting import percent
 from omega_tui.widgets.sparkline_cells import SparkHistory
 
@@ -68,11 +69,13 @@ class SummaryHeader(Widget):
         if snapshot is self._snapshot:
             return
         totals = snapshot.totals
-        for name, latest, history in (
-            ("cpu", totals.cpu_percent, totals.cpu_history),
-            ("memory", totals.memory_percent, totals.memory_history),
-            ("gpu", totals.gpu_percent, totals.gpu_history),
+        for name, metric, latest in (
+            ("cpu", "cpu_percent", totals.cpu_percent),
+            ("memory", "memory_percent", totals.memory_percent),
+            ("gpu", "gpu_percent", totals.gpu_percent),
         ):
+            # Seeded once, from the nodes' short histories; from then on fed the cluster's means.
+            history = mean_history(snapshot.nodes, metric) if self.sparks.get(name) is None else ()
             self.sparks.feed(name, latest, snapshot.taken_at, history)
         self._snapshot = snapshot
         lines = self._lines()
