@@ -115,6 +115,33 @@ def test_snapshot_matches_what_was_written(dsn, redis_url, db, rd, clock):
     assert snap.stats.sql_statements == 8 and snap.stats.full_metric_load
 
 
+def test_results_fetched_a_few_rows_at_a_time_lose_no_row(dsn, redis_url, db, clock, monkeypatch):
+    monkeypatch.setattr(pg_reads, "FETCH_CHUNK_ROWS", 2)
+    user = cd.add_user(db, "alice")
+    nodes = [cd.add_node(db, f"n{i}") for i in range(5)]
+    for node in nodes:
+        cd.add_session(db, user, f"job-{node[:4]}", status="running", node_id=node)
+    end = clock.now - timedelta(minutes=1)
+    cd.add_metric_rows(db, cd.series_rows(nodes, ["cpu_percent", "memory_percent"], end, timedelta(minutes=5), STEP,
+                                          lambda n, m, k: float(10 * n + k)))
+    poller = make_poller(dsn, redis_url, clock)
+    try:
+        snap = poller.poll()
+        assert sorted(n.node_id for n in snap.nodes) == sorted(nodes) and len(snap.sessions) == 5
+        for n, node in enumerate(nodes):
+            assert tuple(snap.node(node).metric("memory_percent").history) == tuple(float(10 * n + k) for k in range(31))
+
+        # The next poll reads only what changed: a session more, three new samples of every series.
+        cd.add_session(db, user, "late", status="pending")
+        cd.add_metric_rows(db, [(end + k * STEP, node, metric, 100.0 + k) for node in nodes
+                                for metric in ("cpu_percent", "memory_percent") for k in (1, 2, 3)])
+        snap = poller.poll()
+        assert snap.stats.metric_rows == 30 and len(snap.sessions) == 6
+        assert all(tuple(snap.node(node).metric("cpu_percent").history[-3:]) == (101.0, 102.0, 103.0) for node in nodes)
+    finally:
+        poller.close()
+
+
 def test_history_holds_the_last_60_points_in_order_and_only_new_rows_are_added(dsn, redis_url, db, clock):
     node = cd.add_node(db, "n1")
     end = clock.now - timedelta(minutes=1)

@@ -31,6 +31,10 @@ RESOLVED_HISTORY = timedelta(hours=24)       # the alerts screen's history toggl
 RESOLVED_LOOKBACK = timedelta(days=7)        # bounds the scan: events raised at most this long ago
 CLOCK_SKEW = timedelta(seconds=5)            # metric rows this far in the future are taken now
 FIRST_LOAD_HORIZON = timedelta(hours=1)      # the first poll looks this far back for the short history
+# psycopg turns a result's rows into Python values in C, holding the interpreter lock until it is done:
+# a fetchall() of 20,000 rows kept every other thread (the console's, and a key press) waiting 10-20 ms.
+# Big results are fetched this many rows at a time, so that other threads get their turn in between.
+FETCH_CHUNK_ROWS = 1000
 
 
 # --- untrusted values -------------------------------------------------------
@@ -240,13 +244,21 @@ def read_changes(db, since: int | None) -> tuple[int, int, int, bool, list[str]]
     return db.execute(CHANGES_SQL, {"since": since, "finished": list(FINISHED_SESSION_STATUSES)}).fetchone()
 
 
+def fetch_in_chunks(cursor) -> list[tuple]:
+    """All the rows of an executed statement, FETCH_CHUNK_ROWS at a time (see there)."""
+    rows: list[tuple] = []
+    while chunk := cursor.fetchmany(FETCH_CHUNK_ROWS):
+        rows.extend(chunk)
+    return rows
+
+
 def read_node_rows(db, since: int | None = None) -> list[tuple]:
     """NODES_SQL rows (see pg_node; the last column counts the node's node_resources rows): every
     node in order, or (since: a snapshot xmin) those written since, in any order; then the last
     two columns are None when none of the node's node_resources rows was written since."""
     if since is None:
-        return db.execute(NODES_SQL, {"limit": MAX_NODES}, binary=True).fetchall()
-    return db.execute(CHANGED_NODES_SQL, {"since": since}, binary=True).fetchall()
+        return fetch_in_chunks(db.execute(NODES_SQL, {"limit": MAX_NODES}, binary=True))
+    return fetch_in_chunks(db.execute(CHANGED_NODES_SQL, {"since": since}, binary=True))
 
 
 # --- sessions ---------------------------------------------------------------
@@ -313,14 +325,14 @@ def _session(row) -> Session:
 
 def read_live_sessions(db, live: list[str]) -> list[Session]:
     """Sessions in the `live` statuses (see read_changes), oldest first (queue positions come from Redis later)."""
-    rows = db.execute(SESSIONS_SQL, {"live": live, "limit": MAX_SESSIONS}).fetchall()
+    rows = fetch_in_chunks(db.execute(SESSIONS_SQL, {"live": live, "limit": MAX_SESSIONS}))
     return [_session(row) for row in rows]
 
 
 def read_changed_sessions(db, since: int, live: list[str]) -> list[Session]:
     """Live sessions written since the snapshot xmin `since`, in any order."""
     params = {"live": live, "since": since}
-    return [_session(row) for row in db.execute(CHANGED_SESSIONS_SQL, params).fetchall()]
+    return [_session(row) for row in fetch_in_chunks(db.execute(CHANGED_SESSIONS_SQL, params))]
 
 
 def read_live_session_ids(db, live: list[str]) -> set[str] | None:
@@ -483,7 +495,7 @@ def read_recent_metrics(db, node_ids: list[str], rows_per_node: int):
     for start in range(0, len(node_ids), FIRST_LOAD_BATCH):
         params = {"node_ids": node_ids[start:start + FIRST_LOAD_BATCH], "horizon": FIRST_LOAD_HORIZON,
                   "skew": CLOCK_SKEW, "per_node": rows_per_node}
-        yield db.execute(RECENT_METRICS_SQL, params, binary=True).fetchall()
+        yield fetch_in_chunks(db.execute(RECENT_METRICS_SQL, params, binary=True))
 
 
 def read_new_metrics(db, node_ids: list[str], since_us: list[int | None], rows_per_node: int) -> list[tuple]:
@@ -494,7 +506,7 @@ def read_new_metrics(db, node_ids: list[str], since_us: list[int | None], rows_p
     """
     params = {"node_ids": node_ids, "since": since_us, "horizon": FIRST_LOAD_HORIZON, "skew": CLOCK_SKEW,
               "per_node": rows_per_node}
-    return db.execute(NEW_METRICS_SQL, params, binary=True).fetchall()
+    return fetch_in_chunks(db.execute(NEW_METRICS_SQL, params, binary=True))
 
 
 # --- node detail: longer windows from the rollups ------------------------------
