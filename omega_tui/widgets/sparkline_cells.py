@@ -82,33 +82,13 @@ class BucketedSeries:
         buckets[bucket] = (total + value, count + 1)
 
     def seed(self, history: Sequence[float], latest_at: datetime, step_seconds: float) -> None:
-        """Fill from a history of values spaced `step_seconds` apart, the last one at `latest_at`."""
-        # The same as add() for each value, in plain arithmetic: every node's series is seeded at start.
-        last = latest_at.timestamp()
-        first = last - (len(history) - 1) * step_seconds
-        if self._last_at is not None and first <= self._last_at:
-            for index, value in enumerate(history):
-                try:
-                    at = latest_at - timedelta(seconds=(len(history) - 1 - index) * step_seconds)
-                except OverflowError:   # a timestamp from year 1: no room for a history before it
-                    continue
-                self.add(at, value)
-            return
-        width = self.bucket_seconds
-        buckets = self._buckets
-        stamp = first
-        for value in history:
-            if value is not None and not math.isnan(value):
-                bucket = math.floor(stamp / width)
-                total, count = buckets.get(bucket, (0.0, 0))
-                buckets[bucket] = (total + value, count + 1)
-                self._last_at = stamp
-            stamp += step_seconds
-        self._text = None
-        if len(buckets) > self.keep + CARRY_BUCKETS + 1:
-            oldest = max(buckets) - self.keep - CARRY_BUCKETS
-            for old in [b for b in buckets if b <= oldest]:
-                del buckets[old]
+        """Add a history of values spaced `step_seconds` apart, the last one at `latest_at`."""
+        for index, value in enumerate(history):
+            try:
+                at = latest_at - timedelta(seconds=(len(history) - 1 - index) * step_seconds)
+            except OverflowError:   # a timestamp from year 1: no room for a history before it
+                continue
+            self.add(at, value)
 
     def values(self, now: datetime, width: int) -> list[float | None]:
         """Mean per bucket, oldest first (see carried_means)."""
@@ -168,7 +148,7 @@ def history_spark(series: MetricSeries, now: datetime, width: int, bucket_second
 
 
 class SparkHistory:
-    """Bucketed series by key (e.g. (node_id, metric)), fed from successive snapshots."""
+    """Bucketed series by key (e.g. "cpu"), fed from successive snapshots."""
 
     def __init__(self, bucket_seconds: float, keep: int, step_seconds: float = ASSUMED_SAMPLE_SECONDS) -> None:
         self.bucket_seconds = bucket_seconds
@@ -190,11 +170,3 @@ class SparkHistory:
 
     def get(self, key: object) -> BucketedSeries | None:
         return self._series.get(key)
-
-    def forget_except(self, keys: set) -> None:
-        """Drop the series of keys no longer present (removed nodes)."""
-        for key in [k for k in self._series if k not in keys]:
-            del self._series[key]
-
-    def __len__(self) -> int:
-        return len(self._series)
