@@ -22,6 +22,7 @@ from omega_tui.data.poller import Poller
 from omega_tui.data.read_replicas import dsn_label, replica_lag
 
 ACTOR = Actor(operator="ops2", os_user="alice", os_host="console-1")
+METRICS_APP = "omega-tui poller (metrics)"   # the poller's second connection (see metric_reader.py)
 
 
 class SteppingClock:
@@ -39,6 +40,11 @@ class SteppingClock:
 
 def poller_for(dsn, read_dsns, clock=None, **settings) -> Poller:
     return Poller(Settings(dsn=dsn, read_dsns=tuple(read_dsns), connect_timeout=2, **settings), clock=clock)
+
+
+def add_a_minute_of_cpu(conn, node_id: str) -> None:
+    cd.add_metric_rows(conn, cd.series_rows([node_id], ["cpu_percent"], cd.utc_now() - timedelta(seconds=5),
+                                            timedelta(minutes=1), timedelta(seconds=10), lambda n, m, k: float(k)))
 
 
 def backends(dsn) -> set[str]:
@@ -117,6 +123,7 @@ def test_lag_rules():
 def test_polls_read_the_standby_and_actions_reach_them_through_the_primary(dsn, replica_dsn, servers):
     conn = cd.connect(dsn)
     node_id = cd.add_node(conn, "node-r1")
+    add_a_minute_of_cpu(conn, node_id)
     poller = poller_for(dsn, [replica_dsn])
     try:
         first = wait_for(lambda: (s := poller.poll()) and s.node(node_id) and s, "the node to replicate")
@@ -133,6 +140,9 @@ def test_polls_read_the_standby_and_actions_reach_them_through_the_primary(dsn, 
         print(f"replication: the drain showed in a poll of the standby after {time.monotonic() - started:.2f} s,"
               f" lag shown {drained.postgres.lag_seconds} s")
         assert drained.postgres.ok
+        # The new metric rows' connection (once the history is loaded) reads the standby too.
+        assert poller.poll().node(node_id).metric("cpu_percent") is not None
+        assert METRICS_APP in backends(replica_dsn) and METRICS_APP not in backends(dsn)
     finally:
         poller.close()
         conn.close()
@@ -167,6 +177,7 @@ def test_lag_shows_and_marks_the_data_stale_beyond_the_limit(dsn, replica_dsn, s
 def test_standby_stopped_falls_back_to_the_primary_and_comes_back(dsn, replica_dsn, pg_standby):
     conn = cd.connect(dsn)
     node_id = cd.add_node(conn, "node-fb")
+    add_a_minute_of_cpu(conn, node_id)
     clock = SteppingClock()
     poller = poller_for(dsn, ["postgresql://omega:x@127.0.0.1:1/nowhere", replica_dsn], clock=clock)
     try:
@@ -181,6 +192,7 @@ def test_standby_stopped_falls_back_to_the_primary_and_comes_back(dsn, replica_d
         assert "omega-tui poller" in backends(dsn)
         conn.execute("UPDATE nodes SET status = 'failed' WHERE node_id = %s", (node_id,))
         assert poller.poll().node(node_id).status == "failed"   # the primary's data, at once
+        assert METRICS_APP in backends(dsn)
 
         pg_standby.start()
         wait_for_replay(pg_standby, replica_dsn)
@@ -190,6 +202,7 @@ def test_standby_stopped_falls_back_to_the_primary_and_comes_back(dsn, replica_d
         assert not back.notices
         wait_for(lambda: poller.poll().node(node_id).status == "failed", "the standby to replay the change")
         assert "omega-tui poller" in backends(replica_dsn)
+        assert METRICS_APP in backends(replica_dsn) and METRICS_APP not in backends(dsn)
     finally:
         poller.close()
         conn.close()

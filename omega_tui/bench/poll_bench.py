@@ -67,17 +67,21 @@ def measure_ours(settings: Settings, polls: int, every: float, stop: threading.E
         times, sql, redis, received = [], [], [], []
         for _ in range(polls):
             _pause(every, stop)
-            before = total_received(pg_fds(poller._conn) + redis_fds(poller._redis))
+            before = total_received(_our_fds(poller))
             started = time.perf_counter()
             snapshot = poller.poll()
             times.append((time.perf_counter() - started) * 1000)
-            received.append(total_received(pg_fds(poller._conn) + redis_fds(poller._redis)) - before)
+            received.append(total_received(_our_fds(poller)) - before)
             sql.append(snapshot.stats.sql_statements)
             redis.append(snapshot.stats.redis_round_trips)
             _require_healthy(snapshot)
         return _figures(times, sql, redis, received, first), snapshot
     finally:
         poller.close()
+
+
+def _our_fds(poller: Poller) -> list[int]:
+    return pg_fds(poller._conn) + pg_fds(poller._metric_reader.connection) + redis_fds(poller._redis)
 
 
 def measure_naive(dsn: str, redis_url: str, window: timedelta, polls: int, every: float,

@@ -28,8 +28,11 @@ back on its own. One store's failure never hides the other's data.
 Threads: poll() and node_detail() run one at a time (a lock), typically in a
 worker thread. A poll reads Redis in a thread of its own while it waits for
 PostgreSQL, for the nodes of the last poll, then the heartbeats of any nodes
-that PostgreSQL just listed. close() may be called from any thread and
-cancels a running PostgreSQL statement. Textual is never imported here.
+that PostgreSQL just listed; once the short history is loaded, it reads the
+new metric rows in another thread, on a second connection, while its own
+connection reads the rest (see metric_reader.py). close() may be called from
+any thread and cancels the running PostgreSQL statements. Textual is never
+imported here.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from omega_tui.data.held_sessions import EMPTY as EMPTY_SESSIONS
 from omega_tui.data.held_sessions import LiveSessions
 from omega_tui.data.live_tables import LiveTables
 from omega_tui.data.metric_history import MetricHistory, to_micros
+from omega_tui.data.metric_reader import MetricReader
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability,
 )
@@ -105,6 +109,7 @@ class Poller:
         self._redis: redis.Redis | None = None
         self._pg_health = StoreHealthTracker("PostgreSQL")
         self._source = ReadSource(settings)
+        self._metric_reader = MetricReader(self._open_metric_pg)
         self._lag: float | None = None   # seconds the replica in use is behind
         self._redis_health = StoreHealthTracker("Redis")
         self._history = MetricHistory()
@@ -188,6 +193,7 @@ class Poller:
                 conn.cancel_safe(timeout=1.0)
             except Exception:  # noqa: BLE001 - best effort, the poll will close anyway
                 pass
+        self._metric_reader.cancel()
         if self._lock.acquire(timeout=CLOSE_WAIT_SECONDS):
             try:
                 self._close_stores()
@@ -274,26 +280,35 @@ class Poller:
             return self._source.connect(self._open_pg, self._clock())
         return self._open_pg(self.settings.dsn)
 
-    def _open_pg(self, dsn: str | None) -> psycopg.Connection:
+    def _open_pg(self, dsn: str | None, *, for_metrics: bool = False) -> psycopg.Connection:
         if not dsn:
             raise StoreError("PostgreSQL", "no DSN configured")
         conn = pg_connect(
             dsn,
             connect_timeout=self.settings.connect_timeout,
             statement_timeout=self.settings.statement_timeout,
-            application_name="omega-tui poller",
+            autocommit=for_metrics,
+            application_name="omega-tui poller (metrics)" if for_metrics else "omega-tui poller",
             # Notice a silently dead server (no RST) within seconds, not hours.
             keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
         )
         try:
             conn.execute("SET TIME ZONE 'UTC'")   # times come back in UTC whatever the server's zone
-            conn.commit()
-            conn.read_only = True
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        except psycopg.Error:
+            if for_metrics:   # one statement per read, no transaction to end: autocommit, read-only
+                conn.execute("SET default_transaction_read_only = on")
+            else:
+                conn.commit()
+                conn.read_only = True
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        except psycopg.Error as exc:
             conn.close()
+            if for_metrics:
+                raise StoreError("PostgreSQL", describe_pg_error(exc, dsn)) from None
             raise
         return conn
+
+    def _open_metric_pg(self, dsn: str) -> psycopg.Connection:
+        return self._open_pg(dsn, for_metrics=True)
 
     def _end_transaction(self) -> None:
         """End the poll's read-only transaction, so the next poll sees new data."""
@@ -305,6 +320,7 @@ class Poller:
                 self._drop_pg()
 
     def _drop_pg(self) -> None:
+        self._metric_reader.close()
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -354,7 +370,7 @@ class Poller:
                 if attempt == 1 and lenient_times.retry_with_lenient_times(self._conn, exc):
                     continue   # a time Python cannot hold ('infinity'): read such times as None
                 reason = describe_pg_error(exc, self._source.dsn)
-                lost = self._conn is None or self._conn.broken or self._conn.closed
+                lost = self._conn is None or self._conn.broken or self._conn.closed or self._metric_reader.lost
                 self._source.replica_failed(now, reason)
                 self._drop_pg()
                 # A connection that died between polls (a server restart) gets one
@@ -378,57 +394,76 @@ class Poller:
         return False
 
     def _read_pg_tables(self, now: datetime, counts: dict) -> None:
+        full = (
+            self._history.watermark is None
+            or self._metrics_read_at is None
+            or time.monotonic() - self._metrics_read_at > RELOAD_AFTER_SECONDS
+        )
+        # Once the short history is loaded, the new metric rows are read (and merged) on a
+        # connection of their own, alongside this one's reads: see metric_reader.py.
+        alongside = (not full and not self._history_pending and bool(self._pg_node_ids)
+                     and self._metric_reader.available)
+        if alongside:
+            asked = self._pg_node_ids
+            self._metric_reader.start(self._source.dsn, lambda conn: self._merge_new_metrics(conn, asked, now))
         db = _CountingDb(self._conn)
         try:
-            self._live_tables.read(db)
-            nodes, sessions = self._live_tables.nodes, self._live_tables.sessions
-            open_events = self._open_event_reader.read(db)
-            # Events are resolved out of the open ones: while those stay the same, the resolved
-            # history is read only now and then (an event written already resolved waits for that).
-            open_ids = [a.alert_id for a in open_events]
-            if (open_ids != self._open_event_ids or self._resolved_read_at is None
-                    or time.monotonic() - self._resolved_read_at > RESOLVED_READ_SECONDS):
-                resolved = pg_reads.read_resolved_event_alerts(db)
-                resolved_read_at = time.monotonic()
-            else:
-                resolved, resolved_read_at = self._resolved, self._resolved_read_at
-            full = (
-                self._history.watermark is None
-                or self._metrics_read_at is None
-                or time.monotonic() - self._metrics_read_at > RELOAD_AFTER_SECONDS
-            )
+            try:
+                self._live_tables.read(db)
+                nodes, sessions = self._live_tables.nodes, self._live_tables.sessions
+                open_events = self._open_event_reader.read(db)
+                # Events are resolved out of the open ones: while those stay the same, the resolved
+                # history is read only now and then (an event written already resolved waits for that).
+                open_ids = [a.alert_id for a in open_events]
+                if (open_ids != self._open_event_ids or self._resolved_read_at is None
+                        or time.monotonic() - self._resolved_read_at > RESOLVED_READ_SECONDS):
+                    resolved = pg_reads.read_resolved_event_alerts(db)
+                    resolved_read_at = time.monotonic()
+                else:
+                    resolved, resolved_read_at = self._resolved, self._resolved_read_at
+            except BaseException:
+                if alongside:
+                    self._metric_reader.wait()   # its rows are merged or not: either way nothing is lost
+                raise
+            merged = self._metric_reader.result() if alongside else None   # None: read them here
             node_ids = self._live_tables.node_ids
-            # The first poll, or the first after a gap, reads the short history of a batch of nodes
-            # (the first ones shown) and the newest samples of the others: the data comes fast, the
-            # sparklines fill in over the next polls, and no statement reads every node's history
-            # (at 5,000 nodes on a cold cache that takes longer than the statement timeout).
-            known = set(node_ids)
-            pending = node_ids if full else [i for i in self._history_pending if i in known]
-            size = FIRST_POLL_HISTORY_NODES if full else self._history_batch
-            loading, pending = pending[:size], pending[size:]
-            recent = self._read_history_batch(db, loading)
-            if recent is None:   # too slow: these nodes wait for a later, smaller batch
-                loading, pending, recent = [], loading + pending, []
-            skip = set(loading)
-            others = [i for i in node_ids if i not in skip]
-            if full:   # every node's newest samples
-                asked, since = others, self._history.node_watermarks(others)
-            else:      # the new rows of the nodes whose next sample is due, and of some others in turn
-                asked, since = self._history.nodes_to_read(others, to_micros(now))
-            rows = pg_reads.read_new_metrics(
-                db, asked, since, LATEST_ROWS_PER_NODE if full else FIRST_LOAD_ROWS_PER_NODE) if asked else []
+            loading, pending, recent, rows = [], [], [], []
+            if merged is None:
+                # The first poll, or the first after a gap, reads the short history of a batch of nodes
+                # (the first ones shown) and the newest samples of the others: the data comes fast, the
+                # sparklines fill in over the next polls, and no statement reads every node's history
+                # (at 5,000 nodes on a cold cache that takes longer than the statement timeout).
+                known = set(node_ids)
+                pending = node_ids if full else [i for i in self._history_pending if i in known]
+                size = FIRST_POLL_HISTORY_NODES if full else self._history_batch
+                loading, pending = pending[:size], pending[size:]
+                recent = self._read_history_batch(db, loading)
+                if recent is None:   # too slow: these nodes wait for a later, smaller batch
+                    loading, pending, recent = [], loading + pending, []
+                skip = set(loading)
+                others = [i for i in node_ids if i not in skip]
+                if full:   # every node's newest samples
+                    asked, since = others, self._history.node_watermarks(others)
+                else:      # the new rows of the nodes whose next sample is due, and of some others in turn
+                    asked, since = self._history.nodes_to_read(others, to_micros(now))
+                rows = pg_reads.read_new_metrics(
+                    db, asked, since, LATEST_ROWS_PER_NODE if full else FIRST_LOAD_ROWS_PER_NODE) if asked else []
         finally:
             counts["sql"] += db.statements
         # Every read succeeded: take them all together.
         self._pg_nodes, self._pg_node_ids, self._sessions = nodes, self._live_tables.node_ids, sessions
         self._open_events, self._resolved = open_events, resolved
         self._open_event_ids, self._resolved_read_at = open_ids, resolved_read_at
-        samples, new = len(rows), self._history.merge(rows)
+        if merged is not None:
+            samples, new, statements = merged
+            counts["sql"] += statements
+        else:
+            samples, new = len(rows), self._history.merge(rows)
         if loading:
             # What is held of those nodes (their newest samples) is in `recent` too: forget it,
             # so that the batch is taken in whole (much faster than merged sample by sample).
             discovered = self._redis_reading.discovered if self._redis_reading is not None else ()
-            self._history.keep_only((set(node_ids) - skip).union(discovered))
+            self._history.keep_only((set(node_ids) - set(loading)).union(discovered))
             load_samples, load_new = self._history.load(recent)
             samples, new = samples + load_samples, new + load_new
         if full and loading:
@@ -443,6 +478,15 @@ class Poller:
             known.update(self._redis_reading.discovered)
         self._history.keep_only(known)
 
+    def _merge_new_metrics(self, conn: psycopg.Connection, node_ids: list[str], now: datetime
+                           ) -> tuple[int, int, int]:
+        """In the metric reader's thread: the new rows of those of the nodes due (see nodes_to_read),
+        merged into the history; (rows read, rows new, statements). The history is this thread's
+        until the poll has its result."""
+        db = _CountingDb(conn)
+        asked, since = self._history.nodes_to_read(node_ids, to_micros(now))
+        rows = pg_reads.read_new_metrics(db, asked, since, FIRST_LOAD_ROWS_PER_NODE) if asked else []
+        return len(rows), self._history.merge(rows), db.statements
     def _read_history_batch(self, db, node_ids: list[str]) -> list | None:
         """The short history of these nodes; None when it took longer than the statement timeout
         (a cold cache on a big cluster): then later batches are smaller and the poll goes on without

@@ -1,0 +1,158 @@
+"""The new metric rows read on a second connection, alongside the poll's other reads (real PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+import cluster_data as cd
+from omega_tui.config import Settings
+from omega_tui.data import metric_reader
+from omega_tui.data.models import HealthState
+from omega_tui.data.poller import Poller
+
+STEP = timedelta(seconds=10)
+METRICS_APP = "omega-tui poller (metrics)"
+
+
+@pytest.fixture
+def clock():
+    return cd.Clock(cd.utc_now())
+
+
+@pytest.fixture
+def db(dsn):
+    conn = cd.connect(dsn)
+    yield conn
+    conn.close()
+
+
+def backends(db, application_name: str) -> list[tuple]:
+    """(pid, state, wait_event_type) of this database's sessions named so."""
+    return db.execute(
+        "SELECT pid, state, wait_event_type FROM pg_stat_activity"
+        " WHERE application_name = %s AND datname = current_database()", (application_name,)).fetchall()
+
+
+def with_history(db, clock) -> tuple[str, object]:
+    """A node with two minutes of cpu_percent every 10 s, values 0..12; its newest sample's time."""
+    node = cd.add_node(db, "m1")
+    end = clock.now - timedelta(seconds=30)
+    cd.add_metric_rows(db, cd.series_rows([node], ["cpu_percent"], end, timedelta(minutes=2), STEP,
+                                          lambda n, metric, k: float(k)))
+    return node, end
+
+
+def next_sample(db, clock, node: str, at, value: float):
+    """Write a sample at `at` and move the clock past it (the node's next sample is due then)."""
+    cd.add_metric_rows(db, [(at, node, "cpu_percent", value)])
+    clock.advance(STEP.total_seconds())
+    return at
+
+
+def test_new_metric_rows_are_read_on_a_second_read_only_connection_once_the_history_is_loaded(
+        dsn, redis_url, db, clock):
+    node, end = with_history(db, clock)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    try:
+        first = poller.poll()
+        assert first.stats.full_metric_load and not backends(db, METRICS_APP)   # the first load: its own connection
+        at = next_sample(db, clock, node, end + STEP, 99.0)
+        snap = poller.poll()
+        series = snap.node(node).metric("cpu_percent")
+        assert series.latest == 99.0 and series.latest_at == at and len(series.history) == 14
+        assert snap.postgres.ok and not snap.stats.full_metric_load
+        assert len(backends(db, METRICS_APP)) == 1
+        side = poller._metric_reader.connection
+        assert side.execute("SHOW default_transaction_read_only").fetchone()[0] == "on"
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            side.execute("DELETE FROM node_metrics")
+        assert db.execute("SELECT count(*) FROM node_metrics").fetchone()[0] == 14
+    finally:
+        poller.close()
+    assert not backends(db, METRICS_APP)   # closed with the poller
+
+
+def test_without_a_second_connection_the_poll_reads_the_metrics_on_its_own_and_tries_again_later(
+        dsn, redis_url, db, clock):
+    node, end = with_history(db, clock)
+    role = "omega_t_one_connection"
+    ident = sql.Identifier(role)
+    db.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
+    db.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'one-pw' CONNECTION LIMIT 1").format(ident))
+    params = conninfo_to_dict(dsn)
+    params.update(user=role, password="one-pw")
+    poller = Poller(Settings(dsn=make_conninfo(**params), redis_url=redis_url), clock=clock)
+    try:
+        db.execute(sql.SQL("GRANT USAGE ON SCHEMA omega_console TO {}").format(ident))
+        db.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(ident))
+        db.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA omega_console TO {}").format(ident))
+        assert poller.poll().postgres.ok
+        at = next_sample(db, clock, node, end + STEP, 50.0)
+        snap = poller.poll()   # "too many connections for role": read on the poll's own connection
+        assert snap.postgres.ok and snap.node(node).metric("cpu_percent").latest == 50.0
+        assert not backends(db, METRICS_APP) and poller._metric_reader.connection is None
+        at = next_sample(db, clock, node, at + STEP, 51.0)
+        assert poller.poll().node(node).metric("cpu_percent").latest == 51.0
+
+        db.execute(sql.SQL("ALTER ROLE {} CONNECTION LIMIT -1").format(ident))
+        poller._metric_reader._clock = lambda: time.monotonic() + metric_reader.RETRY_SECONDS
+        next_sample(db, clock, node, at + STEP, 52.0)
+        snap = poller.poll()
+        assert snap.node(node).metric("cpu_percent").latest == 52.0
+        assert len(backends(db, METRICS_APP)) == 1   # tried again, and opened
+    finally:
+        poller.close()
+        db.execute(sql.SQL("DROP OWNED BY {}").format(ident))
+        db.execute(sql.SQL("DROP ROLE {}").format(ident))
+
+
+def test_the_metric_connection_terminated_between_polls_is_invisible(dsn, redis_url, db, clock):
+    node, end = with_history(db, clock)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    try:
+        poller.poll()
+        at = next_sample(db, clock, node, end + STEP, 70.0)
+        assert poller.poll().node(node).metric("cpu_percent").latest == 70.0
+        [(pid, _, _)] = backends(db, METRICS_APP)
+        assert db.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        next_sample(db, clock, node, at + STEP, 71.0)
+        snap = poller.poll()   # its connection is dead: one immediate retry, as for the poll's own
+        assert snap.postgres.state is HealthState.OK
+        assert snap.node(node).metric("cpu_percent").latest == 71.0
+        assert [p for p, _, _ in backends(db, METRICS_APP)] != [pid]
+    finally:
+        poller.close()
+
+
+def test_close_from_another_thread_cancels_a_running_metric_read(dsn, redis_url, db, clock):
+    node, end = with_history(db, clock)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url, statement_timeout=120), clock=clock)
+    poller.poll()
+    next_sample(db, clock, node, end + STEP, 80.0)
+    locker = psycopg.connect(dsn)
+    locker.execute("LOCK TABLE node_metrics IN ACCESS EXCLUSIVE MODE")   # the metric read waits; nothing else does
+    result = {}
+    worker = threading.Thread(target=lambda: result.setdefault("snap", poller.poll()))
+    try:
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not any(wait == "Lock" for _, _, wait in backends(db, METRICS_APP)):
+            assert time.monotonic() < deadline, "the metric read never waited on the lock"
+            time.sleep(0.01)
+        poller.close()
+        worker.join(timeout=20)
+        assert not worker.is_alive()
+    finally:
+        locker.rollback()
+        locker.close()
+    snap = result["snap"]
+    assert snap.postgres.state is HealthState.STALE and "cancel" in snap.postgres.reason
+    assert snap.node(node).metric("cpu_percent").latest == 12.0   # the last data, kept
+    assert not backends(db, METRICS_APP)
