@@ -102,6 +102,16 @@ def pg_connect(
         raise StoreError("PostgreSQL", describe_pg_error(exc, dsn)) from None
 
 
+def cancel_statement(conn: psycopg.Connection | None) -> None:
+    """Cancel the statement running on `conn`, if any (from another thread). Best effort: the
+    thread running it closes the connection anyway."""
+    if conn is not None:
+        try:
+            conn.cancel_safe(timeout=1.0)
+        except Exception:  # noqa: BLE001 - best effort (see above)
+            pass
+
+
 def describe_redis_error(exc: BaseException, url: str | None = None) -> str:
     reason = _first_line(str(exc)) or type(exc).__name__
     unreachable = "Redis Cluster cannot be connected. Please provide at least one reachable node:"

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from omega_tui.data.connect import StoreError
+from omega_tui.data.connect import StoreError, cancel_statement
 
 RETRY_SECONDS = 60.0
 
@@ -94,12 +94,7 @@ class MetricReader:
 
     def cancel(self) -> None:
         """Cancel a running statement (from another thread)."""
-        conn = self._conn
-        if conn is not None:
-            try:
-                conn.cancel_safe(timeout=1.0)
-            except Exception:  # noqa: BLE001 - best effort, the poll will close anyway
-                pass
+        cancel_statement(self._conn)
 
     def close(self) -> None:
         conn, self._conn, self._dsn = self._conn, None, None

@@ -51,7 +51,7 @@ from omega_tui.data import lenient_times, pg_reads
 from omega_tui.data.alerts import AlertBuilder
 from omega_tui.data.audit_trail import AuditTrail
 from omega_tui.data.connect import (
-    REDIS_ERRORS, StoreError, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
+    REDIS_ERRORS, StoreError, cancel_statement, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
 )
 from omega_tui.data.held_sessions import EMPTY as EMPTY_SESSIONS
 from omega_tui.data.held_sessions import LiveSessions
@@ -187,12 +187,7 @@ class Poller:
         # give it a moment to finish. If it is still busy (a Redis read or a
         # connection attempt ends only at its own timeout), it sees `_closed`
         # and closes the stores itself.
-        conn = self._conn
-        if conn is not None:
-            try:
-                conn.cancel_safe(timeout=1.0)
-            except Exception:  # noqa: BLE001 - best effort, the poll will close anyway
-                pass
+        cancel_statement(self._conn)
         self._metric_reader.cancel()
         if self._lock.acquire(timeout=CLOSE_WAIT_SECONDS):
             try:
