@@ -18,6 +18,8 @@ import pytest
 import redis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+import cluster_data as cd
+
 
 def pytest_configure(config):
     # The console survives its own bugs (an error panel, a log line); in tests a bug must fail the test.
@@ -114,6 +116,20 @@ def dsn(servers, migrated_template) -> str:
     dsn = _create_database(servers.admin_dsn, name, template=migrated_template)
     yield dsn
     _drop_database(servers.admin_dsn, name)
+
+
+@pytest.fixture
+def clock():
+    """A clock for the poller, set to now (whole seconds); tests move it."""
+    return cd.Clock(cd.utc_now())
+
+
+@pytest.fixture
+def db(dsn):
+    """An autocommit connection to the test's database, to write the cluster with."""
+    conn = cd.connect(dsn)
+    yield conn
+    conn.close()
 
 
 @pytest.fixture

@@ -18,18 +18,6 @@ from omega_tui.data.poller import Poller
 
 
 @pytest.fixture
-def clock():
-    return cd.Clock(cd.utc_now())
-
-
-@pytest.fixture
-def db(dsn):
-    conn = cd.connect(dsn)
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
 def poller(dsn, redis_url, clock):
     poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
     yield poller

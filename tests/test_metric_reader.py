@@ -21,18 +21,6 @@ STEP = timedelta(seconds=10)
 METRICS_APP = "omega-tui poller (metrics)"
 
 
-@pytest.fixture
-def clock():
-    return cd.Clock(cd.utc_now())
-
-
-@pytest.fixture
-def db(dsn):
-    conn = cd.connect(dsn)
-    yield conn
-    conn.close()
-
-
 def backends(db, application_name: str) -> list[tuple]:
     """(pid, state, wait_event_type) of this database's sessions named so."""
     return db.execute(

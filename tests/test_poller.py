@@ -26,18 +26,6 @@ def make_poller(dsn, redis_url, clock, **settings) -> Poller:
 
 
 @pytest.fixture
-def clock():
-    return cd.Clock(cd.utc_now())
-
-
-@pytest.fixture
-def db(dsn):
-    conn = cd.connect(dsn)
-    yield conn
-    conn.close()
-
-
-@pytest.fixture
 def rd(redis_url):
     client = cd.redis_client(redis_url)
     yield client
