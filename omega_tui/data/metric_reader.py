@@ -12,7 +12,9 @@ nodes, sessions and events. At 5,000 nodes that took the poll median from
 205 / 196 / 223 ms to 154 / 158 / 194 ms (runs of each code alternated).
 
 The second connection is an autocommit session whose transactions are
-read-only, to the server the poll reads (the primary or the replica in use).
+read-only, to the server the poll reads (the primary or the replica in use):
+the poller closes it whenever it drops its own connection (a failure, a move
+to another server), and the next read opens it where the poll now reads.
 When it cannot be opened (the server's max_connections reached, say), the
 poll reads the metrics on its own connection, as it does on its first polls,
 and the second connection is tried again RETRY_SECONDS later.
@@ -37,8 +39,7 @@ class MetricReader:
     def __init__(self, open_conn: Callable[[str], psycopg.Connection], clock=time.monotonic):
         self._open = open_conn            # dsn -> an open connection; raises StoreError
         self._clock = clock
-        self._conn: psycopg.Connection | None = None
-        self._dsn: str | None = None      # the server self._conn is connected to
+        self._conn: psycopg.Connection | None = None   # closed by the poller with its own (close())
         self._retry_at = 0.0              # when opening failed: not tried again before this
         self._thread: threading.Thread | None = None
         self._outcome: tuple[bool, object] | None = None
@@ -53,17 +54,15 @@ class MetricReader:
         return self._conn is not None or self._clock() >= self._retry_at
 
     def start(self, dsn: str, read: Callable[[psycopg.Connection], object]) -> None:
-        """Run read(conn) in a thread, on the connection to `dsn` (opened there when needed)."""
+        """Run read(conn) in a thread, on this reader's connection (opened to `dsn` when there is none)."""
         self._outcome = None
         self._thread = threading.Thread(target=self._run, args=(dsn, read), name="omega-metric-read", daemon=True)
         self._thread.start()
 
     def _run(self, dsn: str, read) -> None:
         try:
-            if self._conn is not None and (self._dsn != dsn or self._conn.closed or self._conn.broken):
-                self.close()
             if self._conn is None:
-                self._conn, self._dsn = self._open(dsn), dsn
+                self._conn = self._open(dsn)
             self._outcome = (True, read(self._conn))
         except BaseException as exc:  # noqa: BLE001 - handed to the poll's thread by result()
             self._outcome = (False, exc)
@@ -97,7 +96,7 @@ class MetricReader:
         cancel_statement(self._conn)
 
     def close(self) -> None:
-        conn, self._conn, self._dsn = self._conn, None, None
+        conn, self._conn = self._conn, None
         if conn is not None:
             try:
                 conn.close()
