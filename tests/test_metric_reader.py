@@ -1,4 +1,5 @@
-"""The new metric rows read on a second connection, alongside the poll's other reads (real PostgreSQL)."""
+"""The new metric rows read on a second connection, alongside the poll's other reads, and the short
+history loaded on it between polls (real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -154,3 +155,72 @@ def test_close_from_another_thread_cancels_a_running_metric_read(dsn, redis_url,
     assert snap.postgres.state is HealthState.STALE and "cancel" in snap.postgres.reason
     assert snap.node(node).metric("cpu_percent").latest == 12.0   # the last data, kept
     assert gone(db, METRICS_APP)
+
+
+def test_the_rest_of_the_short_history_loads_between_polls_on_the_metric_connection(
+        dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data import pg_reads
+    from omega_tui.data import poller as poller_module
+
+    monkeypatch.setattr(poller_module, "FIRST_POLL_HISTORY_NODES", 1)
+    ids = [cd.add_node(db, f"m{i}") for i in range(3)]
+    end = clock.now - timedelta(seconds=30)
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent"], end, timedelta(minutes=2), STEP,
+                                          lambda n, metric, k: float(100 * n + k)))
+    full = {n: tuple(float(100 * n + k) for k in range(13)) for n in range(3)}
+    read_history, reads = pg_reads.read_recent_metrics, []
+
+    def noted(db, node_ids, rows_per_node):
+        reads.append((db.conn, threading.current_thread().name, sorted(node_ids)))
+        yield from read_history(db, node_ids, rows_per_node)
+
+    monkeypatch.setattr(pg_reads, "read_recent_metrics", noted)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock)
+    try:
+        snap = poller.poll()   # n0's history; the newest samples of the others
+        assert tuple(snap.node(ids[0]).metric("cpu_percent").history) == full[0]
+        assert len(snap.node(ids[1]).metric("cpu_percent").history) < len(full[1])
+        poller._metric_reader.wait()   # the batch read after the poll, before the next one
+        assert len(reads) == 2
+        conn, thread, batch = reads[1]
+        assert batch == sorted(ids[1:]) and thread == "omega-metric-read"
+        assert conn is poller._metric_reader.connection and conn is not poller._conn
+
+        snap = poller.poll()   # takes it first thing
+        assert snap.stats.metric_rows >= len(full[1]) + len(full[2])
+        for n, node_id in enumerate(ids):
+            assert tuple(snap.node(node_id).metric("cpu_percent").history) == full[n]
+        assert poller._history_pending == [] and poller._history_loading == [] and len(reads) == 2
+    finally:
+        poller.close()
+
+
+def test_close_cancels_a_history_batch_running_between_polls(dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data import pg_reads
+    from omega_tui.data import poller as poller_module
+
+    monkeypatch.setattr(poller_module, "FIRST_POLL_HISTORY_NODES", 1)
+    ids = [cd.add_node(db, f"m{i}") for i in range(2)]
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent"], clock.now - timedelta(seconds=30),
+                                          timedelta(minutes=2), STEP, lambda n, metric, k: float(k)))
+    read_history = pg_reads.read_recent_metrics
+
+    def slow_between_polls(db, node_ids, rows_per_node):
+        if threading.current_thread().name == "omega-metric-read":
+            db.execute("SELECT pg_sleep(60)")
+        yield from read_history(db, node_ids, rows_per_node)
+
+    monkeypatch.setattr(pg_reads, "read_recent_metrics", slow_between_polls)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url, statement_timeout=120), clock=clock)
+    poller.poll()
+    deadline = time.monotonic() + 30
+    while not any(state == "active" for _, state, _ in backends(db, METRICS_APP)):
+        assert time.monotonic() < deadline, "the history batch never started"
+        time.sleep(0.01)
+    batch = poller._history_batch
+    started = time.monotonic()
+    poller.close()
+    assert time.monotonic() - started < 5   # cancelled, not waited for
+    assert gone(db, METRICS_APP)
+    assert poller.poll().taken_at == clock.now   # after close: no store is touched, no exception
+    assert poller._history_batch == batch   # cancelled, not too slow: no smaller batch

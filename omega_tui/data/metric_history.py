@@ -214,12 +214,16 @@ class MetricHistory:
 
     def keep_only(self, node_ids: set[str]) -> None:
         """Forget nodes that no longer exist."""
-        for node_id in [n for n in self._series if n not in node_ids]:
-            del self._series[node_id]
-            self._node_since.pop(node_id, None)
-            self._node_due.pop(node_id, None)
-            self._node_series.pop(node_id, None)
-            self._node_names.pop(node_id, None)
+        self.forget([n for n in self._series if n not in node_ids])
+
+    def forget(self, node_ids) -> None:
+        """Forget what is held of these nodes (their whole short history is about to be loaded)."""
+        for node_id in node_ids:
+            if self._series.pop(node_id, None) is not None:
+                self._node_since.pop(node_id, None)
+                self._node_due.pop(node_id, None)
+                self._node_series.pop(node_id, None)
+                self._node_names.pop(node_id, None)
 
     def node_watermarks(self, node_ids: list[str]) -> list[int | None]:
         """For each node, the time after which its rows are new to us (None: nothing held).

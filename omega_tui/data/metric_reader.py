@@ -18,6 +18,10 @@ to another server), and the next read opens it where the poll now reads.
 When it cannot be opened (the server's max_connections reached, say), the
 poll reads the metrics on its own connection, as it does on its first polls,
 and the second connection is tried again RETRY_SECONDS later.
+
+While the short history is still loading (the polls after the first), the
+poller also loads the next batch of it here between polls, so that no poll
+waits for it (see Poller._start_history_batch).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import psycopg
 from omega_tui.data.connect import StoreError, cancel_statement
 
 RETRY_SECONDS = 60.0
+CLOSE_WAIT_SECONDS = 0.5   # close() waits this long for a cancelled read; after that the read closes it
 
 
 class MetricReader:
@@ -43,6 +48,10 @@ class MetricReader:
         self._retry_at = 0.0              # when opening failed: not tried again before this
         self._thread: threading.Thread | None = None
         self._outcome: tuple[bool, object] | None = None
+        self.cancelled = False            # cancel() was called during the last read
+        self._state = threading.Lock()    # guards the two below: close() and the end of a read
+        self._reading = False             # a read is running on the connection
+        self._close_when_done = False     # close() could not wait for it: it closes the connection
 
     @property
     def connection(self) -> psycopg.Connection | None:
@@ -55,7 +64,10 @@ class MetricReader:
 
     def start(self, dsn: str, read: Callable[[psycopg.Connection], object]) -> None:
         """Run read(conn) in a thread, on this reader's connection (opened to `dsn` when there is none)."""
+        self.wait()   # a read close() could not wait for still has the connection
         self._outcome = None
+        self.cancelled = False
+        self._reading = True
         self._thread = threading.Thread(target=self._run, args=(dsn, read), name="omega-metric-read", daemon=True)
         self._thread.start()
 
@@ -66,6 +78,12 @@ class MetricReader:
             self._outcome = (True, read(self._conn))
         except BaseException as exc:  # noqa: BLE001 - handed to the poll's thread by result()
             self._outcome = (False, exc)
+        finally:
+            with self._state:
+                self._reading = False
+                if self._close_when_done:
+                    self._close_when_done = False
+                    self._close_connection()
 
     def wait(self) -> None:
         """Wait for the read to end, whatever its outcome (the poll failed already)."""
@@ -93,9 +111,28 @@ class MetricReader:
 
     def cancel(self) -> None:
         """Cancel a running statement (from another thread)."""
+        self.cancelled = True
         cancel_statement(self._conn)
 
+    @property
+    def running(self) -> bool:
+        """Whether a read was started and its result not taken yet."""
+        return self._thread is not None
+
     def close(self) -> None:
+        """Close the connection; a read still running on it is cancelled first. A read that does not
+        end within CLOSE_WAIT_SECONDS (a dead network) closes it itself when it ends."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self.cancel()
+            thread.join(CLOSE_WAIT_SECONDS)
+        with self._state:
+            if self._reading:
+                self._close_when_done = True
+                return
+            self._close_connection()
+
+    def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

@@ -10,8 +10,8 @@ when the open events changed or every RESOLVED_READ_SECONDS for the resolved
 ones), in one read-only REPEATABLE READ transaction so they agree with each
 other; nodes and live sessions are read incrementally too, see
 live_tables.py; the first poll loads the short history of the first nodes
-shown, the next polls that of the others, in batches, and so does the first
-poll after a gap) and one Redis round trip
+shown, and so does the first poll after a gap: that of the others loads in
+batches between polls) and one Redis round trip
 (one request per master on a Redis Cluster; one more when PostgreSQL brought
 new nodes, see below). PollStats counts those queries and requests (a Redis
 reconnect adds its PING); connecting to PostgreSQL (with its SET TIME ZONE)
@@ -30,7 +30,8 @@ worker thread. A poll reads Redis in a thread of its own while it waits for
 PostgreSQL, for the nodes of the last poll, then the heartbeats of any nodes
 that PostgreSQL just listed; once the short history is loaded, it reads the
 new metric rows in another thread, on a second connection, while its own
-connection reads the rest (see metric_reader.py). close() may be called from
+connection reads the rest (see metric_reader.py); that thread also loads the
+batches of short history between polls. close() may be called from
 any thread and cancels the running PostgreSQL statements. Textual is never
 imported here.
 """
@@ -133,6 +134,7 @@ class Poller:
         self._acks: dict = {}
         self._metrics_read_at: float | None = None   # time.monotonic() of the last metric read
         self._history_pending: list[str] = []        # nodes whose short history is still to load
+        self._history_loading: list[str] = []        # those of them a read between polls is loading
         self._history_batch = HISTORY_BATCH_MIN
         self._redis_reading: RedisReading | None = None
 
@@ -147,6 +149,8 @@ class Poller:
                 self._end_transaction()
                 if self._closed.is_set():
                     self._close_stores()
+                else:
+                    self._start_history_batch()
 
     def node_detail(self, node_id: str, window: timedelta) -> NodeDetail:
         """A node's history over `window` (rollups) and its recent events.
@@ -202,6 +206,7 @@ class Poller:
         now = self._clock()
         counts = {"sql": 0, "redis": 0, "rows": 0, "new": 0, "full": False}
         notices: list[str] = []
+        self._take_history_batch(counts)
 
         closed = self._closed.is_set()
         pg_due = not closed and self._pg_health.due(now)
@@ -394,10 +399,10 @@ class Poller:
             or self._metrics_read_at is None
             or time.monotonic() - self._metrics_read_at > RELOAD_AFTER_SECONDS
         )
-        # Once the short history is loaded, the new metric rows are read (and merged) on a
-        # connection of their own, alongside this one's reads: see metric_reader.py.
-        alongside = (not full and not self._history_pending and bool(self._pg_node_ids)
-                     and self._metric_reader.available)
+        # After the first poll, the new metric rows are read (and merged) on a connection of their
+        # own, alongside this one's reads (see metric_reader.py); the rest of the short history is
+        # loaded on it between polls (_start_history_batch).
+        alongside = not full and bool(self._pg_node_ids) and self._metric_reader.available
         if alongside:
             asked = self._pg_node_ids
             self._metric_reader.start(self._source.dsn, lambda conn: self._merge_new_metrics(conn, asked, now))
@@ -422,7 +427,7 @@ class Poller:
                 raise
             merged = self._metric_reader.result() if alongside else None   # None: read them here
             node_ids = self._live_tables.node_ids
-            loading, pending, recent, rows = [], [], [], []
+            loading, pending, recent, rows = [], self._history_pending, [], []
             if merged is None:
                 # The first poll, or the first after a gap, reads the short history of a batch of nodes
                 # (the first ones shown) and the newest samples of the others: the data comes fast, the
@@ -457,8 +462,7 @@ class Poller:
         if loading:
             # What is held of those nodes (their newest samples) is in `recent` too: forget it,
             # so that the batch is taken in whole (much faster than merged sample by sample).
-            discovered = self._redis_reading.discovered if self._redis_reading is not None else ()
-            self._history.keep_only((set(node_ids) - set(loading)).union(discovered))
+            self._history.forget(loading)
             load_samples, load_new = self._history.load(recent)
             samples, new = samples + load_samples, new + load_new
         if full and loading:
@@ -482,6 +486,52 @@ class Poller:
         asked, since = self._history.nodes_to_read(node_ids, to_micros(now))
         rows = pg_reads.read_new_metrics(db, asked, since, FIRST_LOAD_ROWS_PER_NODE) if asked else []
         return len(rows), self._history.merge(rows), db.statements
+
+    def _start_history_batch(self) -> None:
+        """After a poll, while short histories are still to load: the next batch of them, read and
+        loaded on the metric reader's connection before the next poll, so that no poll waits for it
+        (at 5,000 nodes a batch took 400 to 650 ms of the poll that read it). The next poll takes
+        the result first thing (_take_history_batch); the history is the reader's thread's until then."""
+        if not self._history_pending or self._conn is None or not self._metric_reader.available:
+            return
+        known = set(self._pg_node_ids)
+        pending = [node_id for node_id in self._history_pending if node_id in known]
+        loading, self._history_pending = pending[:self._history_batch], pending[self._history_batch:]
+        if not loading:
+            return
+        self._history_loading = loading
+        self._metric_reader.start(self._source.dsn, lambda conn: self._load_history_batch(conn, loading))
+
+    def _load_history_batch(self, conn: psycopg.Connection, node_ids: list[str]) -> tuple[int, int, int]:
+        """In the metric reader's thread: (samples read, samples new, statements)."""
+        db = _CountingDb(conn)
+        recent = [row for rows in pg_reads.read_recent_metrics(db, node_ids, FIRST_LOAD_ROWS_PER_NODE) for row in rows]
+        self._history.forget(node_ids)
+        return (*self._history.load(recent), db.statements)
+
+    def _take_history_batch(self, counts: dict) -> None:
+        """The history batch read since the last poll, if any; when it failed, its nodes wait for a
+        later batch (a smaller one when it took longer than the statement timeout)."""
+        loading, self._history_loading = self._history_loading, []
+        if not loading:
+            return
+        try:
+            loaded = self._metric_reader.result()
+        except psycopg.errors.QueryCanceled:
+            if not self._metric_reader.cancelled:   # the statement timeout, not close()
+                self._history_batch = max(1, len(loading) // 4)
+            loaded = None
+        except Exception:  # noqa: BLE001 - its connection broke, say: the next read opens another
+            self._metric_reader.close()
+            loaded = None
+        if loaded is None:
+            self._history_pending = loading + self._history_pending
+            return
+        samples, new, statements = loaded
+        counts["sql"] += statements
+        counts["rows"] += samples
+        counts["new"] += new
+
     def _read_history_batch(self, db, node_ids: list[str]) -> list | None:
         """The short history of these nodes; None when it took longer than the statement timeout
         (a cold cache on a big cluster): then later batches are smaller and the poll goes on without
