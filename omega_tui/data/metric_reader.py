@@ -5,8 +5,8 @@ work does not overlap the console's (psycopg's pipeline mode waits for every
 queued result at the first fetch). The new metric rows are the poll's biggest
 read and need nothing from its other reads: they are asked of the last poll's
 nodes (a node new in this poll is asked from the next), and metric rows are
-only ever added, so they need not share the others' snapshot. So once the
-short history is loaded, each poll reads them, and merges them into the
+only ever added, so they need not share the others' snapshot. So from its
+second poll on, each poll reads them, and merges them into the
 history, in a thread on a second connection while its own connection reads
 nodes, sessions and events. At 5,000 nodes that took the poll median from
 205 / 196 / 223 ms to 154 / 158 / 194 ms (runs of each code alternated).
@@ -16,7 +16,7 @@ read-only, to the server the poll reads (the primary or the replica in use):
 the poller closes it whenever it drops its own connection (a failure, a move
 to another server), and the next read opens it where the poll now reads.
 When it cannot be opened (the server's max_connections reached, say), the
-poll reads the metrics on its own connection, as it does on its first polls,
+poll reads the metrics on its own connection, as it does on its first poll,
 and the second connection is tried again RETRY_SECONDS later.
 
 While the short history is still loading (the polls after the first), the
@@ -113,11 +113,6 @@ class MetricReader:
         """Cancel a running statement (from another thread)."""
         self.cancelled = True
         cancel_statement(self._conn)
-
-    @property
-    def running(self) -> bool:
-        """Whether a read was started and its result not taken yet."""
-        return self._thread is not None
 
     def close(self) -> None:
         """Close the connection; a read still running on it is cancelled first. A read that does not

@@ -28,8 +28,8 @@ back on its own. One store's failure never hides the other's data.
 Threads: poll() and node_detail() run one at a time (a lock), typically in a
 worker thread. A poll reads Redis in a thread of its own while it waits for
 PostgreSQL, for the nodes of the last poll, then the heartbeats of any nodes
-that PostgreSQL just listed; once the short history is loaded, it reads the
-new metric rows in another thread, on a second connection, while its own
+that PostgreSQL just listed; from its second poll on, it reads the new
+metric rows in another thread, on a second connection, while its own
 connection reads the rest (see metric_reader.py); that thread also loads the
 batches of short history between polls. close() may be called from
 any thread and cancels the running PostgreSQL statements. Textual is never
@@ -503,11 +503,18 @@ class Poller:
         self._metric_reader.start(self._source.dsn, lambda conn: self._load_history_batch(conn, loading))
 
     def _load_history_batch(self, conn: psycopg.Connection, node_ids: list[str]) -> tuple[int, int, int]:
-        """In the metric reader's thread: (samples read, samples new, statements)."""
+        """In the metric reader's thread: (samples read, samples new, statements). Each statement's
+        rows are loaded before the next is read: at 10,000 nodes a batch's rows, held all at once,
+        are tens of MB."""
         db = _CountingDb(conn)
-        recent = [row for rows in pg_reads.read_recent_metrics(db, node_ids, FIRST_LOAD_ROWS_PER_NODE) for row in rows]
-        self._history.forget(node_ids)
-        return (*self._history.load(recent), db.statements)
+        samples = new = 0
+        for start in range(0, len(node_ids), pg_reads.FIRST_LOAD_BATCH):
+            part = node_ids[start:start + pg_reads.FIRST_LOAD_BATCH]
+            recent = [row for rows in pg_reads.read_recent_metrics(db, part, FIRST_LOAD_ROWS_PER_NODE) for row in rows]
+            self._history.forget(part)
+            part_samples, part_new = self._history.load(recent)
+            samples, new = samples + part_samples, new + part_new
+        return samples, new, db.statements
 
     def _take_history_batch(self, counts: dict) -> None:
         """The history batch read since the last poll, if any; when it failed, its nodes wait for a
