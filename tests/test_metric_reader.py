@@ -224,3 +224,41 @@ def test_close_cancels_a_history_batch_running_between_polls(dsn, redis_url, db,
     assert gone(db, METRICS_APP)
     assert poller.poll().taken_at == clock.now   # after close: no store is touched, no exception
     assert poller._history_batch == batch   # cancelled, not too slow: no smaller batch
+
+
+def test_a_history_batch_whose_connection_dies_is_loaded_by_a_later_one(dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data import pg_reads
+    from omega_tui.data import poller as poller_module
+
+    monkeypatch.setattr(poller_module, "FIRST_POLL_HISTORY_NODES", 1)
+    ids = [cd.add_node(db, f"m{i}") for i in range(2)]
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent"], clock.now - timedelta(seconds=30),
+                                          timedelta(minutes=2), STEP, lambda n, metric, k: float(100 * n + k)))
+    read_history, between = pg_reads.read_recent_metrics, []
+
+    def first_one_stalls(db, node_ids, rows_per_node):
+        if threading.current_thread().name == "omega-metric-read" and not between:
+            between.append(node_ids)
+            db.execute("SELECT pg_sleep(60)")
+        yield from read_history(db, node_ids, rows_per_node)
+
+    monkeypatch.setattr(pg_reads, "read_recent_metrics", first_one_stalls)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url, statement_timeout=120), clock=clock)
+    try:
+        poller.poll()
+        deadline = time.monotonic() + 30
+        while not any(state == "active" for _, state, _ in backends(db, METRICS_APP)):
+            assert time.monotonic() < deadline, "the history batch never started"
+            time.sleep(0.01)
+        [(pid, _, _)] = backends(db, METRICS_APP)
+        assert db.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        batch = poller._history_batch
+        snap = poller.poll()   # the batch failed: put back, and read again after this poll
+        assert snap.postgres.state is HealthState.OK and poller._history_batch == batch
+        assert poller._history_loading == [ids[1]]
+        snap = poller.poll()
+        full = tuple(float(100 + k) for k in range(13))
+        assert tuple(snap.node(ids[1]).metric("cpu_percent").history) == full
+        assert [p for p, _, _ in backends(db, METRICS_APP)] != [pid]
+    finally:
+        poller.close()
