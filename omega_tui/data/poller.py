@@ -136,6 +136,7 @@ class Poller:
         self._history_pending: list[str] = []        # nodes whose short history is still to load
         self._history_loading: list[str] = []        # those of them a read between polls is loading
         self._history_batch = HISTORY_BATCH_MIN
+        self._history_batch_goal = HISTORY_BATCH_MIN   # the size the fill began with
         self._redis_reading: RedisReading | None = None
 
     # --- public ---------------------------------------------------------------
@@ -465,8 +466,12 @@ class Poller:
             self._history.forget(loading)
             load_samples, load_new = self._history.load(recent)
             samples, new = samples + load_samples, new + load_new
-        if full and loading:
-            self._history_batch = max(HISTORY_BATCH_MIN, -(-len(pending) // HISTORY_FILL_POLLS))
+        if full:
+            self._history_batch_goal = max(HISTORY_BATCH_MIN, -(-len(pending) // HISTORY_FILL_POLLS))
+            if loading:
+                self._history_batch = self._history_batch_goal
+        elif loading:
+            self._history_batch_loaded()
         self._history_pending = pending
         counts["rows"] += samples
         counts["new"] += new
@@ -538,6 +543,12 @@ class Poller:
         counts["sql"] += statements
         counts["rows"] += samples
         counts["new"] += new
+        self._history_batch_loaded()
+
+    def _history_batch_loaded(self) -> None:
+        """A batch loaded in time: the next may be twice the size, up to the size the fill began with
+        (batches made smaller by a statement timeout grow back as the server's cache warms up)."""
+        self._history_batch = min(self._history_batch_goal, 2 * self._history_batch)
 
     def _read_history_batch(self, db, node_ids: list[str]) -> list | None:
         """The short history of these nodes; None when it took longer than the statement timeout
