@@ -6,7 +6,7 @@ read (late rows of a node are found, no row is read twice), and only of the
 nodes whose next sample is due, and of every node in turn (see
 MetricHistory.nodes_to_read). A poll is a constant number of statements
 (eight queries; one more for new open events (see open_events.py), one more
-when the open events changed or every RESOLVED_READ_SECONDS for the resolved
+when an open event left them or every RESOLVED_READ_SECONDS for the resolved
 ones), in one read-only REPEATABLE READ transaction so they agree with each
 other; nodes and live sessions are read incrementally too, see
 live_tables.py; the first poll loads the short history of the first nodes
@@ -413,10 +413,12 @@ class Poller:
                 self._live_tables.read(db)
                 nodes, sessions = self._live_tables.nodes, self._live_tables.sessions
                 open_events = self._open_event_reader.read(db)
-                # Events are resolved out of the open ones: while those stay the same, the resolved
-                # history is read only now and then (an event written already resolved waits for that).
+                # Events are resolved out of the open ones: while none of those leaves (new ones may
+                # come), the resolved history is read only now and then (an event written already
+                # resolved waits for that).
                 open_ids = [a.alert_id for a in open_events]
-                if (open_ids != self._open_event_ids or self._resolved_read_at is None
+                one_left = open_ids != self._open_event_ids and not set(self._open_event_ids) <= set(open_ids)
+                if (one_left or self._resolved_read_at is None
                         or time.monotonic() - self._resolved_read_at > RESOLVED_READ_SECONDS):
                     resolved = pg_reads.read_resolved_event_alerts(db)
                     resolved_read_at = time.monotonic()
