@@ -39,6 +39,13 @@ def gone(db, application_name: str, timeout: float = 10.0) -> bool:
     return True
 
 
+def wait_until(condition, failure: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.01)
+
+
 def with_history(db, clock) -> tuple[str, object]:
     """A node with two minutes of cpu_percent every 10 s, values 0..12; its newest sample's time."""
     node = cd.add_node(db, "m1")
@@ -141,10 +148,8 @@ def test_close_from_another_thread_cancels_a_running_metric_read(dsn, redis_url,
     worker = threading.Thread(target=lambda: result.setdefault("snap", poller.poll()))
     try:
         worker.start()
-        deadline = time.monotonic() + 30
-        while not any(wait == "Lock" for _, _, wait in backends(db, METRICS_APP)):
-            assert time.monotonic() < deadline, "the metric read never waited on the lock"
-            time.sleep(0.01)
+        wait_until(lambda: any(wait == "Lock" for _, _, wait in backends(db, METRICS_APP)),
+                   "the metric read never waited on the lock")
         poller.close()
         worker.join(timeout=20)
         assert not worker.is_alive()
@@ -213,10 +218,8 @@ def test_close_cancels_a_history_batch_running_between_polls(dsn, redis_url, db,
     monkeypatch.setattr(pg_reads, "read_recent_metrics", slow_between_polls)
     poller = Poller(Settings(dsn=dsn, redis_url=redis_url, statement_timeout=120), clock=clock)
     poller.poll()
-    deadline = time.monotonic() + 30
-    while not any(state == "active" for _, state, _ in backends(db, METRICS_APP)):
-        assert time.monotonic() < deadline, "the history batch never started"
-        time.sleep(0.01)
+    wait_until(lambda: any(state == "active" for _, state, _ in backends(db, METRICS_APP)),
+               "the history batch never started")
     batch = poller._history_batch
     started = time.monotonic()
     poller.close()
@@ -246,10 +249,8 @@ def test_a_history_batch_whose_connection_dies_is_loaded_by_a_later_one(dsn, red
     poller = Poller(Settings(dsn=dsn, redis_url=redis_url, statement_timeout=120), clock=clock)
     try:
         poller.poll()
-        deadline = time.monotonic() + 30
-        while not any(state == "active" for _, state, _ in backends(db, METRICS_APP)):
-            assert time.monotonic() < deadline, "the history batch never started"
-            time.sleep(0.01)
+        wait_until(lambda: any(state == "active" for _, state, _ in backends(db, METRICS_APP)),
+                   "the history batch never started")
         [(pid, _, _)] = backends(db, METRICS_APP)
         assert db.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
         batch = poller._history_batch
