@@ -17,7 +17,7 @@ import redis
 
 from omega_tui.data import actions
 from omega_tui.data.actions import FAILED, REFUSED, ActionResult, Actor
-from omega_tui.data.connect import StoreError, describe_pg_error, pg_connect, redis_connect
+from omega_tui.data.connect import StoreError, close_quietly, describe_pg_error, pg_connect, redis_connect
 
 ACTIONS = {
     "drain": (actions.drain_node, "node"),
@@ -102,11 +102,7 @@ class ActionRunner:
 
     def _drop_pg(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - it is broken already
-                pass
+        close_quietly(conn)
 
     @staticmethod
     def _now_needs_typed_name(conn, action: str, target: str) -> str | None:

@@ -112,6 +112,15 @@ def cancel_statement(conn: psycopg.Connection | None) -> None:
             pass
 
 
+def close_quietly(client) -> None:
+    """Close a PostgreSQL connection or Redis client that may be broken already; None is fine."""
+    if client is not None:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - it is broken already
+            pass
+
+
 def describe_redis_error(exc: BaseException, url: str | None = None) -> str:
     reason = _first_line(str(exc)) or type(exc).__name__
     unreachable = "Redis Cluster cannot be connected. Please provide at least one reachable node:"

@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 import psycopg
 
-from omega_tui.data.connect import StoreError, cancel_statement
+from omega_tui.data.connect import StoreError, cancel_statement, close_quietly
 
 RETRY_SECONDS = 60.0
 CLOSE_WAIT_SECONDS = 0.5   # close() waits this long for a cancelled read; after that the read closes it
@@ -129,8 +129,4 @@ class MetricReader:
 
     def _close_connection(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - it is broken already
-                pass
+        close_quietly(conn)

@@ -52,7 +52,8 @@ from omega_tui.data import lenient_times, pg_reads
 from omega_tui.data.alerts import AlertBuilder
 from omega_tui.data.audit_trail import AuditTrail
 from omega_tui.data.connect import (
-    REDIS_ERRORS, StoreError, cancel_statement, describe_pg_error, describe_redis_error, pg_connect, redis_connect,
+    REDIS_ERRORS, StoreError, cancel_statement, close_quietly, describe_pg_error, describe_redis_error, pg_connect,
+    redis_connect,
 )
 from omega_tui.data.held_sessions import EMPTY as EMPTY_SESSIONS
 from omega_tui.data.held_sessions import LiveSessions
@@ -323,11 +324,7 @@ class Poller:
     def _drop_pg(self) -> None:
         self._metric_reader.close()
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - it is broken already
-                pass
+        close_quietly(conn)
 
     def _postgres_health(self):
         health = self._pg_health.health()
@@ -619,11 +616,7 @@ class Poller:
 
     def _drop_redis(self) -> None:
         client, self._redis = self._redis, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - it is broken already
-                pass
+        close_quietly(client)
 
     def _read_redis(self, now: datetime, counts: dict, known: list[str]) -> bool:
         started = time.perf_counter()
