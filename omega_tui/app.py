@@ -25,6 +25,7 @@ from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Protocol  # noqa: E402
 
+from textual import events  # noqa: E402
 from textual.app import App  # noqa: E402
 from textual.binding import Binding  # noqa: E402
 from textual.screen import Screen  # noqa: E402
@@ -37,6 +38,7 @@ from omega_tui.confirmation import Confirmation  # noqa: E402
 from omega_tui.data.actions import ActionResult, current_actor  # noqa: E402
 from omega_tui.data.models import ClusterSnapshot, NodeDetail  # noqa: E402
 from omega_tui.garbage_collection import FullCollections, tune_garbage_collector  # noqa: E402
+from omega_tui.key_priority import KEYS_FIRST  # noqa: E402
 from omega_tui.messages import ActionsDone, OpenAlert, OpenNode, OpenSession, PollFailed, SnapshotReady  # noqa: E402
 from omega_tui.poll_schedule import PollSchedule, Stopped  # noqa: E402
 from omega_tui.screens.confirm import ConfirmScreen  # noqa: E402
@@ -166,6 +168,12 @@ class OmegaApp(App):
     @property
     def poll_state(self) -> PollState:
         return PollState(self.schedule.interval, self.schedule.paused)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:   # (not on its way back up)
+            KEYS_FIRST.hold()   # the poller's threads wait until the key shows (see key_priority.py)
+            self.call_after_refresh(KEYS_FIRST.release)
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         self._install_signal_handlers()

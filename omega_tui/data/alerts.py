@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Alert, AlertKind, Node, Reachability, Session
+from omega_tui.key_priority import taking_turns
 
 SEVERITY_ORDER = {"critical": 0, "error": 1, "warning": 2}
 ACK_GRACE = timedelta(seconds=60)   # clocks of console, database and nodes differ a little
@@ -107,7 +108,7 @@ class AlertBuilder:
         """Current alerts, not yet acknowledged (see with_acks), unsorted."""
         conditions: list[_Condition] = []
         last_over, over = self._over, {}
-        for node in nodes:
+        for node in taking_turns(nodes, 256):
             if node.reachability in _UNREACHABLE:
                 seen = [t for t in (node.last_heartbeat, last_heartbeat_seen.get(node.node_id)) if t is not None]
                 conditions.append(_unreachable(node, max(seen, default=None), now))

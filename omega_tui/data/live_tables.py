@@ -20,6 +20,7 @@ import time
 
 from omega_tui.data import pg_reads
 from omega_tui.data.held_sessions import EMPTY, HeldSessions, LiveSessions
+from omega_tui.key_priority import taking_turns
 
 FULL_READ_SECONDS = 60.0
 
@@ -120,13 +121,13 @@ class LiveTables:
             if not changed:
                 return self.nodes
             nodes, positions, rows = list(self.nodes), self._positions, self._rows
-            for node_id in changed:
+            for node_id in taking_turns(changed, 256):
                 position = positions.get(node_id)   # (sessions may name a node that is not listed)
                 if position is not None:
                     nodes[position] = self._build_node(node_id, rows[node_id], self._built)
             return nodes
         built, nodes = {}, []
-        for node_id, row in self._rows.items():
+        for node_id, row in taking_turns(self._rows.items(), 256):
             nodes.append(self._build_node(node_id, row, built))
         self._built = built
         node_ids = list(self._rows)

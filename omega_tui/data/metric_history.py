@@ -23,6 +23,7 @@ from bisect import bisect_left
 from datetime import UTC, datetime, timedelta
 
 from omega_tui.data.models import CANONICAL_METRICS, HISTORY_POINTS, METRIC_UNITS, MetricSeries
+from omega_tui.key_priority import taking_turns
 
 MAX_METRIC_TYPES_PER_NODE = 32   # untrusted input: a writer inventing metric names must not eat memory
 # A series this far behind its node's newest sample has stopped: it no longer holds the node's watermark back.
@@ -90,7 +91,7 @@ class MetricHistory:
         watermark = self.watermark
         held, points = self._series, self.points
         touched, changed = self._touched, self._changed
-        for node_id, metric_type, micros, value, unit in rows:
+        for node_id, metric_type, micros, value, unit in taking_turns(rows, 1024):
             node = held.get(node_id)
             series = node.get(metric_type) if node is not None else None
             # The usual row: the next sample of a series held, appended in place.
@@ -147,7 +148,7 @@ class MetricHistory:
         Returns (samples read, samples new).
         """
         samples = new = 0
-        for node_id, metric_type, unit, times, values in rows:
+        for node_id, metric_type, unit, times, values in taking_turns(rows, 64):
             if not isinstance(times, list) or not isinstance(values, list) or len(times) != len(values):
                 self.ignored_values += 1
                 continue
@@ -254,7 +255,7 @@ class MetricHistory:
         since, due = self._node_since, self._node_due
         self._sweep = sweep = (self._sweep + 1) % SWEEP_POLLS
         asked, watermarks = [], []
-        for node_id in node_ids:
+        for node_id in taking_turns(node_ids, 1024):
             watermark = since.get(node_id)
             if watermark is None or due[node_id] <= now_us or hash(node_id) % SWEEP_POLLS == sweep:
                 asked.append(node_id)
@@ -263,7 +264,7 @@ class MetricHistory:
 
     def _work_out_watermarks(self) -> None:
         held, since, due = self._series, self._node_since, self._node_due
-        for node_id in self._touched:
+        for node_id in taking_turns(self._touched, 256):
             series = [s.times for s in held.get(node_id, {}).values() if s.times]
             if not series:
                 continue

@@ -21,6 +21,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from omega_tui.data.models import FINISHED_SESSION_STATUSES, Alert, AlertKind, Allocation, Event, Session
+from omega_tui.key_priority import give_way
 
 ALERT_SEVERITIES = ["critical", "error", "warning"]
 MAX_NODES = 20_000
@@ -249,6 +250,7 @@ def fetch_in_chunks(cursor) -> list[tuple]:
     rows: list[tuple] = []
     while chunk := cursor.fetchmany(FETCH_CHUNK_ROWS):
         rows.extend(chunk)
+        give_way()
     return rows
 
 

@@ -69,6 +69,7 @@ from omega_tui.data.read_replicas import LAG_SQL, ReadSource, replica_lag
 from omega_tui.data.redis_live import HeartbeatReader, RedisReading, live_until, reachability
 from omega_tui.data.store_health import StoreHealthTracker
 from omega_tui.data.totals import ClusterTotalsBuilder
+from omega_tui.key_priority import taking_turns
 
 RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history (in batches) instead of catching up
 CLOSE_WAIT_SECONDS = 0.5                 # close() from another thread waits this long for a cancelled poll
@@ -682,7 +683,7 @@ class Poller:
         reading = self._redis_reading
         heartbeats = reading.heartbeats if reading is not None else {}
         live, malformed = Reachability.LIVE, 0
-        for pg_node in self._pg_nodes:
+        for pg_node in taking_turns(self._pg_nodes, 256):
             node_id = pg_node.node_id
             heartbeat = heartbeats.get(node_id)
             before = last.get(node_id)

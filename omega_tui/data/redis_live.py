@@ -31,6 +31,7 @@ from redis.cluster import key_slot
 from redis.exceptions import AskError, MovedError, ResponseError, TryAgainError
 
 from omega_tui.data.connect import is_cluster
+from omega_tui.key_priority import taking_turns
 from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Heartbeat, Reachability
 
 HEARTBEAT_PREFIX = "node:heartbeat:"
@@ -253,7 +254,7 @@ class HeartbeatReader:
                  round_trips: int) -> RedisReading:
         heartbeats: dict[str, Heartbeat | None] = {}
         parsed, last_seen, seen_before = {}, {}, self._last_seen
-        for node_id, raw in zip(ids, values):
+        for node_id, raw in taking_turns(zip(ids, values), 512):
             if raw is None:
                 heartbeats[node_id] = None
                 last = self._parsed.get(node_id)   # its heartbeat of the last read, if it had one
