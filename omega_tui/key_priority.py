@@ -1,13 +1,14 @@
 """Key presses first: while the screen handles a key, the poller's threads wait at their next checkpoint.
 
-Python runs one thread at a time. While a poll builds its snapshot (its own
-thread, the metric reader's, the Redis reader's), the screen's thread gets
-its turn only every few milliseconds, so a key press that lands in a poll
-took several turns to show: at 10,000 nodes up to 85 ms. The screen holds
-KEYS_FIRST from a key until its next refresh; the poll's loops call
-give_way() every few hundred items (a read of an attribute while nothing is
-held) and wait there meanwhile, at most HOLD_SECONDS, so that a hold never
-released (a key that changes nothing on screen) costs a poll that much.
+Python runs one thread at a time. While a poll works (its own thread, the
+metric reader's, the Redis reader's), the screen's thread gets the
+interpreter lock only between their turns of a few milliseconds each, so a
+key press that landed in a poll took several turns to show: at 5,000 nodes
+up to 60-120 ms. The screen holds KEYS_FIRST from a key until its next
+refresh; the poller's loops call give_way() every few hundred items (a
+flag read while nothing is held) and wait there meanwhile, at most
+HOLD_SECONDS, so that a hold never released (a key that changes nothing on
+screen) costs a poll that much and no more.
 
 No Textual here: the data layer calls give_way() without knowing of a screen.
 """
