@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import timedelta
 
+import cluster_data as cd
 from omega_tui import key_priority
 from omega_tui.config import Settings
+from omega_tui.data import pg_reads
 from omega_tui.data.poller import Poller
 from omega_tui.fixed_source import FixedSource
 from omega_tui.key_priority import KEYS_FIRST, KeyPriority, taking_turns
@@ -71,8 +74,6 @@ def test_a_key_press_holds_the_poller_until_the_screen_refreshed(monkeypatch):
 
 
 def test_a_poll_waits_while_a_key_is_held(dsn, redis_url, db, monkeypatch):
-    import cluster_data as cd
-
     cd.add_node(db, "gpu-01")
     monkeypatch.setattr(KEYS_FIRST, "hold_seconds", 60)
     poller = Poller(Settings(dsn=dsn, redis_url=redis_url))
@@ -90,3 +91,20 @@ def test_a_poll_waits_while_a_key_is_held(dsn, redis_url, db, monkeypatch):
     finally:
         KEYS_FIRST.release()
         poller.close()
+
+
+def test_row_fetches_give_way_between_chunks_and_histories_in_small_ones(db, monkeypatch):
+    calls = []
+    monkeypatch.setattr(pg_reads, "give_way", lambda: calls.append(1))
+    rows = pg_reads.fetch_in_chunks(db.execute("SELECT generate_series(1, 250)"), 100)
+    assert [row[0] for row in rows] == list(range(1, 251)) and len(calls) == 3
+
+    # A history row holds a series' arrays: fetched RECENT_FETCH_CHUNK_ROWS at a time, not FETCH_CHUNK_ROWS.
+    nodes = [cd.add_node(db, f"n-{i}") for i in range(3)]
+    end = cd.utc_now()
+    cd.add_metric_rows(db, cd.series_rows(nodes, ["cpu_percent", "memory_percent"], end, timedelta(minutes=1),
+                                          timedelta(seconds=10), lambda n, metric, k: float(k)))
+    monkeypatch.setattr(pg_reads, "RECENT_FETCH_CHUNK_ROWS", 2)
+    calls.clear()
+    [read] = pg_reads.read_recent_metrics(db, nodes, 60)
+    assert len(read) == 6 and len(calls) == 3   # 6 series, 2 a chunk
