@@ -31,8 +31,8 @@ from redis.cluster import key_slot
 from redis.exceptions import AskError, MovedError, ResponseError, TryAgainError
 
 from omega_tui.data.connect import is_cluster
-from omega_tui.key_priority import taking_turns
 from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Heartbeat, Reachability
+from omega_tui.key_priority import taking_turns
 
 HEARTBEAT_PREFIX = "node:heartbeat:"
 QUEUE_KEY = "queue:pending_sessions"
