@@ -23,16 +23,15 @@ HOLD_SECONDS = 0.1
 
 
 class KeyPriority:
-    def __init__(self, hold_seconds: float = HOLD_SECONDS, clock=time.monotonic):
+    def __init__(self, hold_seconds: float = HOLD_SECONDS):
         self.hold_seconds = hold_seconds
-        self._clock = clock
         self._free = threading.Event()
         self._free.set()
         self._until = 0.0
 
     def hold(self) -> None:
         """The screen's thread: a key is being handled."""
-        self._until = self._clock() + self.hold_seconds
+        self._until = time.monotonic() + self.hold_seconds
         self._free.clear()
 
     def release(self) -> None:
@@ -43,7 +42,7 @@ class KeyPriority:
         """A poller thread, between two pieces of work: wait while a key is being handled."""
         if self._free.is_set():
             return
-        left = self._until - self._clock()
+        left = self._until - time.monotonic()
         if left > 0:
             self._free.wait(left)
 
