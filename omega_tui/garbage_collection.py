@@ -23,6 +23,11 @@ FULL_COLLECTION_SECONDS, after a poll (FullCollections). At Python's
 thresholds they came every five minutes or so; the soak test passed with
 those (+8.8 %), but the polls carried the young collections.
 
+A full collection is a freeze the operator sees (a key press waits for
+it), so it waits for a moment when no key has been pressed for
+QUIET_KEYS_SECONDS (the operator is watching, not driving), up to
+MAX_WAIT_SECONDS past due: a console driven without a pause still collects.
+
 Tried and left: freezing each poll's objects out of the collector's reach
 (gc.freeze()) kept Textual's short-lived cycles until a full collection.
 
@@ -35,10 +40,14 @@ from __future__ import annotations
 import gc
 import time
 
+from omega_tui.key_priority import KEYS_FIRST, KeyPriority
+
 YOUNG_COLLECTION_EVERY = 200_000
 MIDDLE_COLLECTION_EVERY = 10          # young collections (Python's default)
 FULL_COLLECTION_EVERY = 14            # middle collections, when Python's own rule allows (see above)
 FULL_COLLECTION_SECONDS = 180.0
+QUIET_KEYS_SECONDS = 5.0
+MAX_WAIT_SECONDS = 600.0
 
 
 def tune_garbage_collector() -> None:
@@ -46,16 +55,22 @@ def tune_garbage_collector() -> None:
 
 
 class FullCollections:
-    """A full collection at most every `every` seconds, asked for after each poll (poller thread)."""
+    """A full collection at most every `every` seconds, asked for after each poll (poller thread),
+    when the keys have been quiet for a while (see above)."""
 
-    def __init__(self, every: float = FULL_COLLECTION_SECONDS, clock=time.monotonic):
+    def __init__(self, every: float = FULL_COLLECTION_SECONDS, clock=time.monotonic,
+                 keys: KeyPriority = KEYS_FIRST):
         self.every = every
         self._clock = clock
+        self._keys = keys
         self._last = clock()
 
     def after_poll(self) -> bool:
         """Collect if one is due; True when it did."""
-        if self._clock() - self._last < self.every:
+        since = self._clock() - self._last
+        if since < self.every:
+            return False
+        if since < self.every + MAX_WAIT_SECONDS and self._keys.keys_quiet_for() < QUIET_KEYS_SECONDS:
             return False
         gc.collect()
         self._last = self._clock()

@@ -28,11 +28,17 @@ class KeyPriority:
         self._free = threading.Event()
         self._free.set()
         self._until = 0.0
+        self.last_key = float("-inf")   # time.monotonic() of the last hold()
 
     def hold(self) -> None:
         """The screen's thread: a key is being handled."""
-        self._until = time.monotonic() + self.hold_seconds
+        self.last_key = time.monotonic()
+        self._until = self.last_key + self.hold_seconds
         self._free.clear()
+
+    def keys_quiet_for(self) -> float:
+        """Seconds since the last key press (infinite when none came)."""
+        return time.monotonic() - self.last_key
 
     def release(self) -> None:
         """The screen's thread: the key's effect is on screen."""

@@ -108,3 +108,11 @@ def test_row_fetches_give_way_between_chunks_and_histories_in_small_ones(db, mon
     calls.clear()
     [read] = pg_reads.read_recent_metrics(db, nodes, 60)
     assert len(read) == 6 and len(calls) == 3   # 6 series, 2 a chunk
+
+
+def test_key_priority_knows_how_long_the_keys_have_been_quiet():
+    keys = KeyPriority()
+    assert keys.keys_quiet_for() == float("inf")
+    keys.hold()
+    keys.release()
+    assert 0 <= keys.keys_quiet_for() < 1.0

@@ -119,6 +119,16 @@ def test_the_console_sets_rare_collections_before_its_first_poll():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+class _Keys:
+    """Stands in for KEYS_FIRST: the seconds since the last key press, as the test sets them."""
+
+    def __init__(self):
+        self.quiet = float("inf")
+
+    def keys_quiet_for(self) -> float:
+        return self.quiet
+
+
 def test_a_full_collection_runs_after_a_poll_once_every_few_minutes(monkeypatch):
     import gc
 
@@ -126,9 +136,43 @@ def test_a_full_collection_runs_after_a_poll_once_every_few_minutes(monkeypatch)
 
     collected, now = [], [1000.0]
     monkeypatch.setattr(gc, "collect", lambda *args: collected.append(now[0]) or 0)
-    collections = FullCollections(every=180.0, clock=lambda: now[0])
+    collections = FullCollections(every=180.0, clock=lambda: now[0], keys=_Keys())   # no key pressed
     ran = []
     for _ in range(200):   # a poll every 2 s for 400 s
         now[0] += 2.0
         ran.append(collections.after_poll())
     assert collected == [1180.0, 1360.0] and ran.count(True) == 2
+
+
+def test_a_full_collection_waits_for_the_keys_to_be_quiet(monkeypatch):
+    import gc
+
+    from omega_tui.garbage_collection import QUIET_KEYS_SECONDS, FullCollections
+
+    collected, now, keys = [], [1000.0], _Keys()
+    monkeypatch.setattr(gc, "collect", lambda *args: collected.append(now[0]) or 0)
+    collections = FullCollections(every=180.0, clock=lambda: now[0], keys=keys)
+    keys.quiet = 1.0   # the operator is driving: due at 1180, it waits
+    for _ in range(100):
+        now[0] += 2.0
+        collections.after_poll()
+    assert collected == []
+    keys.quiet = QUIET_KEYS_SECONDS + 0.5   # a pause: it collects at the next poll
+    now[0] += 2.0
+    assert collections.after_poll() and collected == [1202.0]
+
+
+def test_a_full_collection_waits_no_longer_than_its_limit_for_quiet_keys(monkeypatch):
+    import gc
+
+    from omega_tui.garbage_collection import MAX_WAIT_SECONDS, FullCollections
+
+    collected, now, keys = [], [1000.0], _Keys()
+    monkeypatch.setattr(gc, "collect", lambda *args: collected.append(now[0]) or 0)
+    collections = FullCollections(every=180.0, clock=lambda: now[0], keys=keys)
+    keys.quiet = 0.5   # keys all the time
+    for _ in range(int((180 + MAX_WAIT_SECONDS) / 2) + 5):
+        now[0] += 2.0
+        collections.after_poll()
+    assert collected == [1000.0 + 180 + MAX_WAIT_SECONDS]
+
