@@ -17,7 +17,7 @@ from omega_tui.widgets.formatting import coarse_duration, duration, metric_value
 from omega_tui.widgets import status_words
 from omega_tui.widgets.keyed_table import ColumnSpec, fit_columns
 from omega_tui.widgets.node_table import NodeTable, layout_columns, natural_key, node_matches, sort_nodes
-from omega_tui.widgets.sparkline_cells import BucketedSeries, history_spark, spark_text
+from omega_tui.widgets.sparkline_cells import BucketedSeries, SparkHistory, history_spark, spark_text
 
 T0 = datetime(2025, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -47,6 +47,38 @@ def test_a_sparkline_fed_now_and_then_forgets_buckets_too_old_to_show():
         series.add(T0 + timedelta(seconds=75 * i), 50)
     assert len(series._buckets) <= 3   # within the last 10 buckets (+ 4 carried): the last three samples
     assert series.text(T0 + timedelta(seconds=450), 8) == "▅▅▅▅▅▅▅▅"
+
+
+def test_a_seeded_sparkline_spaces_its_history_as_told():
+    now = T0 + timedelta(seconds=120)
+    history = (0.0, 25.0, 50.0, 75.0, 100.0)
+    sparks = SparkHistory(bucket_seconds=15, keep=10)
+    sparks.feed("every 30 s", 100.0, now, history, step_seconds=30)
+    sparks.feed("default", 100.0, now, history)   # 2 s apart: all in the last two buckets
+    assert sparks.get("every 30 s").text(now, 8) == "▁▃▃▅▅▇▇█"
+    assert sparks.get("default").text(now, 8) == "      ▄█"
+
+
+def test_the_header_seeds_its_cluster_sparkline_spaced_as_the_nodes_sampled():
+    from dataclasses import replace
+
+    from omega_tui.widgets.summary_header import CLUSTER_BUCKET_SECONDS, SummaryHeader
+
+    snapshot = FixedSource().snapshot
+    at = snapshot.taken_at
+    ramp = (0.0, 25.0, 50.0, 75.0, 100.0)
+    step = 2 * CLUSTER_BUCKET_SECONDS
+    times = tuple(to_micros(at - timedelta(seconds=step * (4 - i))) for i in range(5))
+
+    def with_cpu(history_us):
+        cpu = MetricSeries("cpu_percent", "percent", 100.0, at, ramp, history_us)
+        return replace(snapshot, nodes=tuple(replace(n, metrics=(cpu,)) for n in snapshot.nodes))
+
+    timed, untimed = SummaryHeader(), SummaryHeader()
+    timed.show_snapshot(with_cpu(times))
+    untimed.show_snapshot(with_cpu(()))
+    assert timed.sparks.get("cpu").text(at, 9) == "▁▁▃▃▅▅▇▇█"   # 4 steps of 2 buckets
+    assert untimed.sparks.get("cpu").text(at, 9) == "      ▂▆█"   # taken as 2 s apart
 
 
 def test_a_node_sparkline_is_drawn_from_its_sample_times():

@@ -16,7 +16,7 @@ from omega_tui.data.metric_history import to_micros
 from omega_tui.data.models import HISTORY_POINTS, HealthState, Reachability
 from omega_tui.data.node_detail import detail_resolution
 from omega_tui.data.poller import FIRST_LOAD_ROWS_PER_NODE, Poller
-from omega_tui.data.totals import mean_history
+from omega_tui.data.totals import mean_history, sample_step_seconds
 
 STEP = timedelta(seconds=10)
 
@@ -99,6 +99,7 @@ def test_snapshot_matches_what_was_written(dsn, redis_url, db, rd, clock):
     assert totals.gpu_percent == 80.0
     cpu_history = mean_history(snap.nodes, "cpu_percent")   # seeds the header's sparkline
     assert cpu_history[-1] == pytest.approx(35.0) and cpu_history[0] == pytest.approx(5.0)
+    assert sample_step_seconds(snap.nodes, "cpu_percent") == pytest.approx(10.0)   # and spaces it as written
     assert dict(totals.sessions_by_status) == {"pending": 3, "running": 1, "paused": 1}
     assert snap.stats.sql_statements == 8 and snap.stats.full_metric_load
 

@@ -76,3 +76,14 @@ def test_the_mean_history_leaves_out_unreachable_nodes_and_aligns_short_historie
     gone = replace(node, reachability=Reachability.MISSING, metrics=(cpu._replace(history=(90.0, 90.0, 90.0)),))
     assert totals.mean_history([replace(node, metrics=(cpu,)), short, gone], "cpu_percent") == (10.0, 20.0, 40.0)
     assert totals.mean_history([gone], "cpu_percent") == ()
+
+
+def test_the_sample_step_is_the_median_spacing_of_the_nodes_samples():
+    node = FixedSource().snapshot.nodes[0]
+    cpu = node.metric("cpu_percent")
+    second = 1_000_000
+    every_10s = replace(node, metrics=(cpu._replace(history=(1.0, 2.0, 3.0), history_us=(0, 10 * second, 20 * second)),))
+    every_30s = replace(node, metrics=(cpu._replace(history=(1.0, 2.0), history_us=(0, 30 * second)),))
+    untimed = replace(node, metrics=(cpu._replace(history=(1.0, 2.0), history_us=()),))
+    assert totals.sample_step_seconds([every_10s, every_10s, every_30s, untimed], "cpu_percent") == 10.0
+    assert totals.sample_step_seconds([untimed], "cpu_percent") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 from collections.abc import Mapping
 
@@ -49,6 +50,18 @@ def mean_history(nodes: list[Node], metric: str) -> tuple[float, ...]:
             sums[i] += value
             counts[i] += 1
     return tuple(total / count for total, count in zip(sums, counts) if count)
+
+
+def sample_step_seconds(nodes: list[Node], metric: str) -> float | None:
+    """The usual time between two samples of `metric` (the median over the nodes whose samples'
+    times are known), to space a mean_history() out; None when no node's times are known."""
+    steps = []
+    for node in nodes:
+        series = node.metric(metric)
+        times = series.history_us if series is not None else ()
+        if len(times) > 1 and times[-1] > times[0]:
+            steps.append((times[-1] - times[0]) / (len(times) - 1) / 1e6)
+    return statistics.median(steps) if steps else None
 
 
 def cluster_totals(nodes: list[Node], sessions: list[Session], alerts: list[Alert]) -> ClusterTotals:

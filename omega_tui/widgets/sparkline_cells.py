@@ -157,13 +157,15 @@ class SparkHistory:
         self._series: dict[object, BucketedSeries] = {}
 
     def feed(
-        self, key: object, latest: float | None, latest_at: datetime | None, history: Sequence[float] = ()
+        self, key: object, latest: float | None, latest_at: datetime | None, history: Sequence[float] = (),
+        step_seconds: float | None = None,
     ) -> BucketedSeries:
+        """`history` (values `step_seconds` apart, by default self.step_seconds) seeds a new key."""
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = BucketedSeries(self.bucket_seconds, self.keep)
             if history and latest_at is not None:
-                series.seed(history, latest_at, self.step_seconds)
+                series.seed(history, latest_at, step_seconds or self.step_seconds)
         if latest_at is not None:
             series.add(latest_at, latest)
         return series

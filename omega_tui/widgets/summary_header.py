@@ -15,7 +15,7 @@ from textual.geometry import Region
 from textual.widget import Widget
 
 from omega_tui.data.models import ClusterSnapshot
-from omega_tui.data.totals import mean_history
+from omega_tui.data.totals import mean_history, sample_step_seconds
 from omega_tui.widgets.formatting import percent
 from omega_tui.widgets.sparkline_cells import SparkHistory
 
@@ -74,9 +74,13 @@ class SummaryHeader(Widget):
             ("memory", "memory_percent", totals.memory_percent),
             ("gpu", "gpu_percent", totals.gpu_percent),
         ):
-            # Seeded once, from the nodes' short histories; from then on fed the cluster's means.
-            history = mean_history(snapshot.nodes, metric) if self.sparks.get(name) is None else ()
-            self.sparks.feed(name, latest, snapshot.taken_at, history)
+            # Seeded once, from the nodes' short histories (spaced as their samples are); from then on
+            # fed the cluster's means.
+            if self.sparks.get(name) is None:
+                history, step = mean_history(snapshot.nodes, metric), sample_step_seconds(snapshot.nodes, metric)
+            else:
+                history, step = (), None
+            self.sparks.feed(name, latest, snapshot.taken_at, history, step)
         self._snapshot = snapshot
         lines = self._lines()
         # Repaint only what changed: most polls change a few characters of the usage line.
