@@ -24,6 +24,9 @@ T = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
     (T.timestamp(), T),                               # epoch seconds, float
     (int(T.timestamp()), T),                          # epoch seconds, int
     (str(T.timestamp()), T),                          # epoch seconds as text
+    ("  " + str(T.timestamp()) + " ", T),              # with spaces
+    ("-3600", datetime(1969, 12, 31, 23, 0, tzinfo=UTC)),   # epoch seconds before 1970
+    ("1.5e-05", datetime(1970, 1, 1, 0, 0, 0, 15, tzinfo=UTC)),   # "-" fifth, as in "YYYY-": not ISO, still epoch
 ])
 def test_timestamps_iso_and_epoch_are_both_accepted(value, expected):
     at, problem = parse_timestamp(value)
@@ -35,6 +38,8 @@ def test_timestamps_iso_and_epoch_are_both_accepted(value, expected):
     (True, "bool"),
     ([1, 2], "list"),
     ("yesterday", "neither ISO-8601 nor epoch"),
+    ("2025-13-01T12:00:00", "neither ISO-8601 nor epoch"),   # looks ISO, is not a date
+    ("", "neither ISO-8601 nor epoch"),
     (float("inf"), "not a finite number"),
     (1e20, "out of range"),
 ])

@@ -60,13 +60,21 @@ def parse_timestamp(value) -> tuple[datetime | None, str | None]:
         return None, f"timestamp is a {type(value).__name__}"
     if isinstance(value, str):
         text = value.strip()
-        try:
-            value = float(text)
-        except ValueError:
+        at = None
+        if text[4:5] == "-":   # "YYYY-...": ISO-8601 is tried first (a failed float() costs twice the parse)
             try:
                 at = datetime.fromisoformat(text)
             except ValueError:
-                return None, f"timestamp {_preview(text)} is neither ISO-8601 nor epoch seconds"
+                pass
+        if at is None:
+            try:
+                value = float(text)
+            except ValueError:
+                try:
+                    at = datetime.fromisoformat(text)
+                except ValueError:
+                    return None, f"timestamp {_preview(text)} is neither ISO-8601 nor epoch seconds"
+        if at is not None:
             # A naive timestamp is taken as UTC, as agents commonly write utcnow().
             return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC), None
     if not math.isfinite(value):
