@@ -87,3 +87,5 @@ def test_the_sample_step_is_the_median_spacing_of_the_nodes_samples():
     untimed = replace(node, metrics=(cpu._replace(history=(1.0, 2.0), history_us=()),))
     assert totals.sample_step_seconds([every_10s, every_10s, every_30s, untimed], "cpu_percent") == 10.0
     assert totals.sample_step_seconds([untimed], "cpu_percent") is None
+    # Only the first `enough` timed nodes are looked at (it runs on the screen's thread, once).
+    assert totals.sample_step_seconds([every_10s, untimed, every_30s, every_30s], "cpu_percent", enough=1) == 10.0

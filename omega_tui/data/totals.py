@@ -52,15 +52,17 @@ def mean_history(nodes: list[Node], metric: str) -> tuple[float, ...]:
     return tuple(total / count for total, count in zip(sums, counts) if count)
 
 
-def sample_step_seconds(nodes: list[Node], metric: str) -> float | None:
-    """The usual time between two samples of `metric` (the median over the nodes whose samples'
-    times are known), to space a mean_history() out; None when no node's times are known."""
+def sample_step_seconds(nodes: list[Node], metric: str, enough: int = 1000) -> float | None:
+    """The usual time between two samples of `metric` (the median over the first `enough` nodes
+    whose samples' times are known), to space a mean_history() out; None when no node's are known."""
     steps = []
     for node in nodes:
         series = node.metric(metric)
         times = series.history_us if series is not None else ()
         if len(times) > 1 and times[-1] > times[0]:
             steps.append((times[-1] - times[0]) / (len(times) - 1) / 1e6)
+            if len(steps) >= enough:
+                break
     return statistics.median(steps) if steps else None
 
 
