@@ -528,12 +528,19 @@ class KeyedTable(DataTable):
             self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
         )
         pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
-        pad = " " * padding
-        segments = [Segment(pad), Segment(text, self._style(spec) if spec and text else None)]
+        # As Segment.apply_style(segments, pre_style, post_style) styles each segment, with the sums
+        # worked out once per cell rather than twice per segment (each a new Style: the cell's click
+        # metadata makes them unique, so Rich's cache of sums never hits).
+        plain = pre_style + post_style if post_style else pre_style
+        text_style = self._style(spec) if spec and text else None
+        styled = plain if text_style is None else (
+            pre_style + text_style + post_style if post_style else pre_style + text_style)
+        pad = Segment(" " * padding, plain)
+        segments = [pad, Segment(text, styled)]
         if room > len(text):
-            segments.append(Segment(" " * (room - len(text))))
-        segments.append(Segment(pad))
-        return [list(Segment.apply_style(segments, pre_style, post_style))]
+            segments.append(Segment(" " * (room - len(text)), plain))
+        segments.append(pad)
+        return [segments]
 
     def _update_dimensions(self, new_rows) -> None:
         # Every column has a fixed width and every row is one line high: DataTable would measure
