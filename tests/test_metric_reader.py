@@ -200,6 +200,43 @@ def test_the_rest_of_the_short_history_loads_between_polls_on_the_metric_connect
         poller.close()
 
 
+@pytest.mark.parametrize("slow", [False, True])
+def test_a_history_batch_that_did_not_fit_between_polls_makes_the_next_ones_half_the_size(
+        dsn, redis_url, db, clock, monkeypatch, slow):
+    from omega_tui.data import pg_reads
+    from omega_tui.data import poller as poller_module
+
+    monkeypatch.setattr(poller_module, "FIRST_POLL_HISTORY_NODES", 1)
+    monkeypatch.setattr(poller_module, "HISTORY_FILL_POLLS", 2)
+    monkeypatch.setattr(poller_module, "HISTORY_BATCH_MIN", 1)
+    ids = [cd.add_node(db, f"h{i}") for i in range(9)]
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent"], clock.now - timedelta(seconds=30),
+                                          timedelta(minutes=2), STEP, lambda n, metric, k: float(k)))
+    read_history, slow_reads = pg_reads.read_recent_metrics, [slow]
+
+    def maybe_slow(db, node_ids, rows_per_node):
+        if slow_reads[0] and threading.current_thread().name == "omega-metric-read":
+            db.execute("SELECT pg_sleep(1.5)")
+        yield from read_history(db, node_ids, rows_per_node)
+
+    monkeypatch.setattr(pg_reads, "read_recent_metrics", maybe_slow)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url, refresh=0.4), clock=clock)
+    try:
+        sizes = []
+        for _ in range(3):
+            poller.poll()
+            sizes.append(len(poller._history_loading))
+            time.sleep(0.3)   # the next poll, 0.3 s after: (0.75 of the refresh) while a slow batch still loads
+            slow_reads[0] = False   # only the first batch is slow
+        poller.poll()
+        # 8 nodes left after the first poll: batches of 4 (two polls' worth); one still loading when the
+        # next poll began made the next ones 2; batches in time stay at the size they began with.
+        assert sizes == ([4, 2, 2] if slow else [4, 4, 0])
+        assert poller._history_pending == [] and poller._history_loading == []
+    finally:
+        poller.close()
+
+
 def test_close_cancels_a_history_batch_running_between_polls(dsn, redis_url, db, clock, monkeypatch):
     from omega_tui.data import pg_reads
     from omega_tui.data import poller as poller_module

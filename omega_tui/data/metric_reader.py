@@ -105,6 +105,11 @@ class MetricReader:
         raise value
 
     @property
+    def running(self) -> bool:
+        """Whether the read started last is still running (result() would wait for it)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def lost(self) -> bool:
         """Whether the connection died (the server restarted, the backend was terminated)."""
         return self._conn is not None and (self._conn.broken or self._conn.closed)

@@ -79,6 +79,8 @@ FIRST_POLL_HISTORY_NODES = 200           # the first poll loads the short histor
 HISTORY_FILL_POLLS = 5                   # the next polls that of the others, in this many equal batches
 HISTORY_BATCH_MIN = 100                  # (at least this many nodes each)
 RESOLVED_READ_SECONDS = 30.0             # the resolved events are read again at least this often
+LATE_BATCH_SHARE = 0.5                   # a history batch still loading this share of the refresh after it began
+                                         # when the next poll takes it did not fit between polls
 
 
 class _CountingDb:
@@ -139,6 +141,7 @@ class Poller:
         self._history_loading: list[str] = []        # those of them a read between polls is loading
         self._history_batch = HISTORY_BATCH_MIN
         self._history_batch_goal = HISTORY_BATCH_MIN   # the size the fill began with
+        self._history_batch_began = 0.0                # time.monotonic() when the batch loading began
         self._redis_reading: RedisReading | None = None
 
     # --- public ---------------------------------------------------------------
@@ -505,6 +508,7 @@ class Poller:
         if not loading:
             return
         self._history_loading = loading
+        self._history_batch_began = time.monotonic()
         self._metric_reader.start(self._source.dsn, lambda conn: self._load_history_batch(conn, loading))
 
     def _load_history_batch(self, conn: psycopg.Connection, node_ids: list[str]) -> tuple[int, int, int]:
@@ -527,6 +531,8 @@ class Poller:
         loading, self._history_loading = self._history_loading, []
         if not loading:
             return
+        late = (self._metric_reader.running
+                and time.monotonic() - self._history_batch_began >= LATE_BATCH_SHARE * self.settings.refresh)
         try:
             loaded = self._metric_reader.result()
         except psycopg.errors.QueryCanceled:
@@ -543,7 +549,16 @@ class Poller:
         counts["sql"] += statements
         counts["rows"] += samples
         counts["new"] += new
-        self._history_batch_loaded()
+        if late:
+            self._history_batch_late(len(loading))
+        else:
+            self._history_batch_loaded()
+
+    def _history_batch_late(self, size: int) -> None:
+        """A batch still loading when the next poll began made that poll wait for it (at 10,000 nodes
+        on a slow day, 1,960 nodes took longer than the 2 s between polls): the next batches are half
+        its size, and grow back no further (the size the fill began with did not fit)."""
+        self._history_batch = self._history_batch_goal = max(1, size // 2)
 
     def _history_batch_loaded(self) -> None:
         """A batch loaded in time: the next may be twice the size, up to the size the fill began with
