@@ -158,6 +158,29 @@ def test_history_holds_the_last_60_points_in_order_and_only_new_rows_are_added(d
         poller.close()
 
 
+def test_new_metrics_pair_each_node_with_its_own_watermark(db):
+    # Node ids and watermarks go as joined texts (pg_reads.joined): the server splits them back into
+    # pairs. A null watermark (nothing held) means every row since the first-load horizon.
+    nodes = [cd.add_node(db, name) for name in ("a", "b", "c")]
+    base = cd.utc_now().replace(microsecond=0) - timedelta(minutes=5)
+    times = [base + timedelta(seconds=10 * k) for k in range(6)]
+    cd.add_metric_rows(db, [(at, node, "cpu_percent", float(k)) for node in nodes for k, at in enumerate(times)])
+    micros = [(at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) for at in times]
+
+    rows = pg_reads.read_new_metrics(db, nodes, [micros[4], None, micros[1]], 1000)
+    got = {node: sorted(row[2] for row in rows if row[0] == node) for node in nodes}
+    assert got == {nodes[0]: micros[5:], nodes[1]: micros, nodes[2]: micros[2:]}
+    assert pg_reads.read_new_metrics(db, [nodes[1]], [None], 1000) and not pg_reads.read_new_metrics(
+        db, [nodes[0]], [micros[5]], 1000)
+
+
+def test_a_value_holding_a_comma_is_not_sent_joined():
+    assert pg_reads.joined(["x", None, 3]) == "x,null,3"
+    assert pg_reads.joined([]) == ""
+    with pytest.raises(ValueError):
+        pg_reads.joined(["a,b", "c"])
+
+
 def test_sample_times_are_read_to_the_exact_microsecond(db):
     # Times become integer microseconds in SQL (pg_reads._MICROS): a sample read again must match exactly.
     node = cd.add_node(db, "a")
