@@ -269,12 +269,14 @@ class MetricHistory:
             series = [s.times for s in held.get(node_id, {}).values() if s.times]
             if not series:
                 continue
-            floor = max([times[-1] for times in series]) - STOPPED_SERIES_US
-            slowest = None   # the times of the series with the oldest newest sample, stopped ones left out
-            for times in series:
-                if times[-1] >= floor and (slowest is None or times[-1] < slowest[-1]):
-                    slowest = times
-            watermark = since[node_id] = slowest[-1]
+            # The times of the series with the oldest newest sample, stopped ones left out; found by
+            # min() and index() in C (a node's series mostly end together: none has stopped).
+            lasts = [times[-1] for times in series]
+            oldest, floor = min(lasts), max(lasts) - STOPPED_SERIES_US
+            if oldest < floor:
+                oldest = min([last for last in lasts if last >= floor])
+            slowest = series[lasts.index(oldest)]
+            watermark = since[node_id] = oldest
             cadence = min(slowest[-1] - slowest[-2], MAX_CADENCE_US) if len(slowest) > 1 else 0
             due[node_id] = watermark + cadence - DUE_EARLY_US
         self._touched.clear()
