@@ -875,3 +875,60 @@ def test_node_text_columns_of_another_type_still_read_as_text(dsn, redis_url, db
         assert (snap.node(node).node_type, snap.node(node).status) == ("gpu", "draining")
     finally:
         poller.close()
+
+
+def test_nodes_rebuilt_only_where_changed_match_nodes_rebuilt_in_full(dsn, redis_url, db, rd, clock):
+    # NodeBuilder looks only at the nodes whose row, heartbeat or series changed, or whose heartbeat's
+    # TTL ran out. A second poller on the same stores and clock looks at every node every poll: the
+    # two must give equal nodes, poll after poll, whatever changed.
+    from omega_tui.data.models import HEARTBEAT_TTL_SECONDS
+
+    ids = [cd.add_node(db, f"n{k:02d}") for k in range(8)]
+    for node in ids:
+        cd.write_heartbeat(rd, node, clock.now - timedelta(seconds=1), ttl=600)
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent", "memory_percent"], clock.now, timedelta(minutes=2),
+                                          STEP, lambda node, metric, k: float(k)))
+    changing, full = make_poller(dsn, redis_url, clock), make_poller(dsn, redis_url, clock)
+
+    def both():
+        full._node_builder._node_ids = None   # forget the node list: look at every node
+        one, other = changing.poll(), full.poll()
+        assert one.nodes == other.nodes
+        assert [n for n in one.notices if "malformed" in n] == [n for n in other.notices if "malformed" in n]
+        return one
+
+    try:
+        first = both()
+        clock.advance(2)
+        assert both().nodes == first.nodes   # nothing changed
+        unchanged = both()
+        assert all(a is b for a, b in zip(unchanged.nodes, both().nodes))
+
+        cd.write_heartbeat(rd, ids[1], clock.now, load=9.0, ttl=600)                  # a new heartbeat
+        cd.write_raw_heartbeat(rd, ids[2], b"{not json", ttl=600)                     # a malformed one
+        rd.delete(f"node:heartbeat:{ids[3]}")                                        # a missing one
+        db.execute("UPDATE nodes SET status = 'draining' WHERE node_id = %s", (ids[4],))   # a row changed
+        cd.add_metric_rows(db, [(clock.now, ids[5], "cpu_percent", 99.0),              # samples (read when due)
+                                (clock.now, ids[1], "memory_percent", 77.0)])
+        clock.advance(2)
+        changed = both()
+        by_id = {n.node_id: n for n in changed.nodes}
+        assert by_id[ids[2]].reachability is Reachability.MALFORMED
+        assert by_id[ids[3]].reachability is Reachability.MISSING
+        assert by_id[ids[4]].status == "draining"
+        assert by_id[ids[0]] is {n.node_id: n for n in unchanged.nodes}[ids[0]]   # untouched: the same Node
+
+        # Heartbeats at now - 5 s (ids[1]) and now - 2 s (the others): past the others' TTL, they
+        # turn STALE with no write at all; then ids[1]'s runs out too.
+        clock.advance(HEARTBEAT_TTL_SECONDS - 4)
+        stale = both()
+        states = {n.node_id: n.reachability for n in stale.nodes}
+        assert states[ids[1]] is Reachability.LIVE and states[ids[0]] is Reachability.STALE
+        assert stale.node(ids[5]).metric("cpu_percent").latest == 99.0
+        assert stale.node(ids[1]).metric("memory_percent").latest == 77.0   # only its series changed
+        clock.advance(4)
+        states = {n.node_id: n.reachability for n in both().nodes}
+        assert states[ids[1]] is Reachability.STALE and states[ids[6]] is Reachability.STALE
+    finally:
+        changing.close()
+        full.close()

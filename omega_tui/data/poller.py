@@ -63,13 +63,13 @@ from omega_tui.data.metric_reader import MetricReader
 from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, Alert, ClusterSnapshot, Node, NodeDetail, PollStats, Reachability,
 )
+from omega_tui.data.node_builder import NodeBuilder
 from omega_tui.data.node_detail import empty_detail, read_node_detail
 from omega_tui.data.open_events import OpenEvents
 from omega_tui.data.read_replicas import LAG_SQL, ReadSource, replica_lag
-from omega_tui.data.redis_live import HeartbeatReader, RedisReading, live_until, reachability
+from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachability
 from omega_tui.data.store_health import StoreHealthTracker
 from omega_tui.data.totals import ClusterTotalsBuilder
-from omega_tui.key_priority import taking_turns
 
 RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history (in batches) instead of catching up
 CLOSE_WAIT_SECONDS = 0.5                 # close() from another thread waits this long for a cancelled poll
@@ -120,7 +120,7 @@ class Poller:
         self._history = MetricHistory()
         self._live_tables = LiveTables()
         self._queue_positions: tuple = (None, {})   # (queue as read, session id -> its first position)
-        self._built_nodes: dict = {}       # node id -> (PgNode, heartbeat, reachability, series, Node, LIVE until)
+        self._node_builder = NodeBuilder()
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
         self._audit = AuditTrail()
@@ -689,46 +689,15 @@ class Poller:
         return Reachability.UNKNOWN, heartbeat
 
     def _nodes(self, now: datetime, redis_fresh: bool, notices: list[str]) -> list[Node]:
-        # A node whose parts are the very objects of the last poll (its row as read, its heartbeat as
-        # parsed, its series as built: each is reused while unchanged) is last poll's Node: most
-        # nodes in a poll, so screens can tell unchanged rows by identity and nothing is rebuilt.
-        last, built, nodes = self._built_nodes, {}, []
-        series_of = self._history.series_of
-        rebuilt = self._history.changed_nodes   # nodes whose series_of() is built again
         reading = self._redis_reading
-        heartbeats = reading.heartbeats if reading is not None else {}
-        live, malformed = Reachability.LIVE, 0
-        for pg_node in taking_turns(self._pg_nodes, 256):
-            node_id = pg_node.node_id
-            heartbeat = heartbeats.get(node_id)
-            before = last.get(node_id)
-            # The usual node: unchanged, and LIVE by the same heartbeat until before[5].
-            if (before is not None and before[0] is pg_node and before[1] is heartbeat and before[2] is live
-                    and redis_fresh and now <= before[5] and node_id not in rebuilt):
-                built[node_id] = before
-                nodes.append(before[4])
-                continue
-            # As _heartbeat_state(), written out: this runs for every node that changed.
-            if redis_fresh and (heartbeat is not None or node_id in heartbeats):
-                state = reachability(heartbeat, now)[0]
-            else:
-                state = Reachability.UNKNOWN
-            metrics = series_of(node_id)
-            if (before is not None and before[0] is pg_node and before[1] is heartbeat and before[2] is state
-                    and before[3] is metrics):
-                entry = before
-            else:
-                entry = (pg_node, heartbeat, state, metrics,
-                         Node(**pg_node.fields, reachability=state, heartbeat=heartbeat, metrics=metrics),
-                         live_until(heartbeat) if state is live else None)
-            malformed += state is Reachability.MALFORMED
-            built[node_id] = entry
-            nodes.append(entry[4])
-        self._built_nodes = built
+        nodes = self._node_builder.build(self._pg_nodes, self._pg_node_ids,
+                                         reading.heartbeats if reading is not None else {}, redis_fresh,
+                                         self._history, now)
+        malformed = self._node_builder.malformed
         # Heartbeating nodes PostgreSQL does not know; only meaningful once PostgreSQL answered.
-        reading = self._redis_reading
         if reading is not None and self._pg_health.ever_ok:
-            unknown = [i for i in reading.discovered if i not in built]
+            listed = set(self._pg_node_ids) if reading.discovered else ()
+            unknown = [i for i in reading.discovered if i not in listed]
             for node_id in unknown:
                 state, heartbeat = self._heartbeat_state(node_id, now, redis_fresh)
                 malformed += state is Reachability.MALFORMED
@@ -736,7 +705,7 @@ class Poller:
                     node_id=node_id, hostname="", ip_address=None, node_type="", status="",
                     total_cpu_cores=None, total_memory_gb=None, total_storage_gb=None, gpu_count=None,
                     gpu_memory_gb=None, labels=(), last_heartbeat=None, reachability=state,
-                    heartbeat=heartbeat, metrics=series_of(node_id), in_postgres=False,
+                    heartbeat=heartbeat, metrics=self._history.series_of(node_id), in_postgres=False,
                 ))
             if unknown:
                 notices.append(f"{len(unknown)} node(s) heartbeating in Redis but not in PostgreSQL")
