@@ -216,6 +216,11 @@ def test_the_queue_and_unchanged_heartbeats_are_decoded_once_and_read_again_when
         moved = reader.read(rd, [node], now)
         assert moved.queue == ("s2",)
         assert moved.heartbeats[node].at == now + timedelta(seconds=5)
+        # Another node asked about too (the node list changed): the unchanged value is still not parsed again.
+        other = cd.new_id()
+        cd.write_heartbeat(rd, other, now)
+        more = reader.read(rd, [other, node], now)
+        assert more.heartbeats[node] is moved.heartbeats[node] and more.heartbeats[other].at == now
     finally:
         rd.delete(QUEUE_KEY)
         rd.close()

@@ -26,6 +26,8 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from itertools import compress, count, repeat
+from operator import is_, ne
 
 from redis.cluster import key_slot
 from redis.exceptions import AskError, MovedError, ResponseError, TryAgainError
@@ -213,7 +215,7 @@ class HeartbeatReader:
     def __init__(self, *, discovery_interval: timedelta = DISCOVERY_INTERVAL):
         self.discovery_interval = discovery_interval
         self._discovered: set[str] = set()
-        self._parsed: dict[str, tuple[bytes, Heartbeat]] = {}   # a value unchanged since the last read is not parsed again
+        self._last: tuple[list, list, list] = ([], [], [])   # the last read's node ids, values and Heartbeats
         self._last_seen: dict[str, datetime] = {}   # RedisReading.last_seen of the last read
         self._queue: tuple[list, tuple[str, ...]] = ([], ())   # the queue as last read, and as decoded
         self._scan_cursor: int | None = None      # None: no discovery pass running
@@ -254,30 +256,39 @@ class HeartbeatReader:
         values = client.mget_nonatomic(keys) if is_cluster(client) else client.mget(keys)
         heartbeats = dict(reading.heartbeats)
         for node_id, raw in zip(node_ids, values):
-            heartbeat = None if raw is None else parse_heartbeat(raw)
-            heartbeats[node_id] = heartbeat
-            if heartbeat is not None:
-                self._parsed[node_id] = (raw, heartbeat)
+            heartbeats[node_id] = None if raw is None else parse_heartbeat(raw)
         return replace(reading, heartbeats=heartbeats)
 
     def _reading(self, ids, values, queue_result, known: set[str], problems: list[str],
                  round_trips: int) -> RedisReading:
-        heartbeats: dict[str, Heartbeat | None] = {}
-        parsed, last_seen, seen_before = {}, {}, self._last_seen
-        for node_id, raw in taking_turns(zip(ids, values), 512):
-            if raw is None:
-                heartbeats[node_id] = None
-                last = self._parsed.get(node_id)   # its heartbeat of the last read, if it had one
-                at = last[1].at if last is not None else seen_before.get(node_id)
-                if at is not None:
-                    last_seen[node_id] = at
-                continue
-            last = self._parsed.get(node_id)
-            if last is None or last[0] != raw:
-                last = (raw, parse_heartbeat(raw))
-            heartbeats[node_id] = last[1]
-            parsed[node_id] = last   # the same pair while unchanged: no new object for the collector to walk
-        self._parsed, self._last_seen = parsed, last_seen
+        last_ids, last_values, last_beats = self._last
+        if ids == last_ids and len(values) == len(last_values):
+            # The same nodes as last read (most polls): only the values that differ from last read's,
+            # found in C, are parsed; the others keep their Heartbeat (no new object for the collector).
+            beats = list(last_beats)
+            for i in compress(count(), map(ne, values, last_values)):
+                raw = values[i]
+                beats[i] = None if raw is None else parse_heartbeat(raw)
+            before = last_beats
+        else:
+            held = dict(zip(last_ids, zip(last_values, last_beats)))
+            beats, before = [], []
+            for node_id, raw in taking_turns(zip(ids, values), 512):
+                last = held.get(node_id)
+                before.append(last[1] if last is not None else None)
+                if raw is None:
+                    beats.append(None)
+                else:
+                    beats.append(last[1] if last is not None and last[0] == raw else parse_heartbeat(raw))
+        # A missing heartbeat: when its node was last seen (its heartbeat of the last read, if it had one).
+        last_seen, seen_before = {}, self._last_seen
+        for i in compress(count(), map(is_, values, repeat(None))):
+            node_id = ids[i]
+            at = before[i].at if before[i] is not None else seen_before.get(node_id)
+            if at is not None:
+                last_seen[node_id] = at
+        heartbeats = dict(zip(ids, beats))
+        self._last, self._last_seen = (ids, values, beats), last_seen
 
         queue: tuple[str, ...] | None
         if isinstance(queue_result, Exception):
