@@ -257,7 +257,7 @@ def test_a_pending_alert_is_rebuilt_only_when_what_it_says_changes():
     builder = AlertBuilder({}, pending_alert_seconds=600)
 
     def pending_alert(session, at, positions=None):
-        alerts = builder.build(nodes=[], node_changed_at={}, last_heartbeat_seen={}, sessions=[session],
+        alerts = builder.build(nodes=[], node_changed_at={}.get, last_heartbeat_seen={}, sessions=[session],
                                open_events=[], history=MetricHistory(), now=at, queue_positions=positions)
         assert [a.alert_id for a in alerts] == ["pending:s1"]
         return alerts[0]
@@ -274,7 +274,7 @@ def test_a_pending_alert_is_rebuilt_only_when_what_it_says_changes():
     assert "not in the queue" not in queued.message
     assert pending_alert(renamed, now + timedelta(seconds=23), {"s1": 4}) is queued   # the queue's head moved
     assert "not in the queue" in pending_alert(renamed, now + timedelta(seconds=24)).message   # left the queue
-    assert builder.build(nodes=[], node_changed_at={}, last_heartbeat_seen={}, sessions=[_pending_session(5, now)],
+    assert builder.build(nodes=[], node_changed_at={}.get, last_heartbeat_seen={}, sessions=[_pending_session(5, now)],
                          open_events=[], history=MetricHistory(), now=now) == []   # not long enough
 
 
@@ -296,7 +296,7 @@ def test_threshold_conditions_follow_the_series_not_the_node_object():
     builder = AlertBuilder({"cpu_percent": Threshold(90.0, 60.0)}, pending_alert_seconds=600)
 
     def threshold_alert(shown):
-        alerts = builder.build(nodes=[shown], node_changed_at={}, last_heartbeat_seen={}, sessions=[],
+        alerts = builder.build(nodes=[shown], node_changed_at={}.get, last_heartbeat_seen={}, sessions=[],
                                open_events=[], history=history, now=now)
         assert [a.alert_id for a in alerts] == ["threshold:n1:cpu_percent"]
         return alerts[0]
@@ -328,3 +328,54 @@ def test_alerts_sort_by_severity_then_newest_then_id():
     newest_first = sorted(by_id, key=lambda a: a.since.timestamp() if a.since else float("-inf"), reverse=True)
     expected = sorted(newest_first, key=lambda a: SEVERITY_ORDER.get(a.severity, len(SEVERITY_ORDER)))
     assert sort_alerts(alerts) == expected
+
+
+def test_alerts_followed_node_by_node_match_alerts_built_from_every_node():
+    # AlertBuilder looks only at the nodes that are not last build's very objects. A builder made to
+    # look at every node each time (its node list forgotten) must give the same alerts, through nodes
+    # that change state, go, come, move, and are replaced at the same place by another node.
+    from dataclasses import replace
+
+    from omega_tui.config import Threshold
+    from omega_tui.data.alerts import AlertBuilder
+    from omega_tui.data.metric_history import MetricHistory, to_micros
+    from omega_tui.data.models import Node, Reachability
+    from omega_tui.data.redis_live import parse_heartbeat
+
+    now = cd.utc_now()
+    history = MetricHistory()
+    history.merge([(n, "cpu_percent", to_micros(now - timedelta(seconds=10 * k)), value, "percent")
+                   for n, value in (("hot", 95.0), ("cool", 20.0)) for k in range(10)])
+    stale_beat = parse_heartbeat(f'{{"timestamp": "{(now - timedelta(minutes=5)).isoformat()}"}}')
+
+    def node(node_id, reachability=Reachability.LIVE, status="active", heartbeat=None):
+        return Node(node_id=node_id, hostname=f"h-{node_id}", ip_address=None, node_type="gpu", status=status,
+                    total_cpu_cores=8, total_memory_gb=64.0, total_storage_gb=1.0, gpu_count=1, gpu_memory_gb=80.0,
+                    labels=(), last_heartbeat=None, reachability=reachability, heartbeat=heartbeat,
+                    metrics=history.series_of(node_id) if node_id in ("hot", "cool") else ())
+
+    hot, cool, gone = node("hot"), node("cool"), node("gone", Reachability.MISSING)
+    stale, failed = node("stale", Reachability.STALE, heartbeat=stale_beat), node("failed", status="failed")
+    steps = [
+        [hot, cool, gone, stale, failed],
+        [hot, cool, gone, stale, failed],                                   # the very same nodes
+        [hot, cool, node("gone"), stale, replace(failed, status="active")],  # back, and mended
+        [cool, hot, stale, node("new", Reachability.MALFORMED)],           # moved, one gone, one new
+        [cool, hot, node("other", status="failed"), node("new", Reachability.MALFORMED)],   # replaced in place
+        [replace(hot, reachability=Reachability.MISSING), cool],            # hot's thresholds no longer count
+        [],
+    ]
+    thresholds = {"cpu_percent": Threshold(90.0, 60.0)}
+    followed, every = AlertBuilder(thresholds, 600), AlertBuilder(thresholds, 600)
+    changed_at = {"failed": now - timedelta(minutes=3), "other": now - timedelta(minutes=1)}.get
+    seen = set()
+    for step, nodes in enumerate(steps):
+        at = now + timedelta(seconds=2 * step)
+        every._nodes, every._unreachable, every._of_node = [], {}, {}   # look at every node
+        one, other = (builder.with_acks(builder.build(
+            nodes=nodes, node_changed_at=changed_at, last_heartbeat_seen={}, sessions=[], open_events=[],
+            history=history, now=at), {}) for builder in (followed, every))
+        assert one == other
+        seen |= {a.alert_id for a in one}
+    assert seen == {"threshold:hot:cpu_percent", "unreachable:gone", "unreachable:stale", "node_failed:failed",
+                    "unreachable:new", "node_failed:other", "unreachable:hot"}

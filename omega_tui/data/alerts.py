@@ -14,9 +14,11 @@ threshold run older than the history kept), an acknowledgement holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import compress
+from operator import is_not
 
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Alert, AlertKind, Node, Reachability, Session
@@ -84,9 +86,13 @@ class AlertBuilder:
         self.pending_alert_seconds = pending_alert_seconds
         self._since: dict[str, datetime] = {}
         self._start_unknown: set[str] = set()
-        # node id -> (Node, its threshold conditions): a node that is the same object as last
-        # poll (nothing about it changed, see Poller._nodes), or has the same series and
-        # hostname, has the same ones.
+        # The nodes of the last build, and what is known of them (see _follow): those unreachable
+        # (their conditions are built every poll), the other conditions of each node that has any
+        # (failed, thresholds), and node id -> (Node, its threshold conditions): a node with the same
+        # series and hostname has the same ones.
+        self._nodes: list[Node] = []
+        self._unreachable: dict[str, Node] = {}
+        self._of_node: dict[str, list[_Condition]] = {}
         self._over: dict[str, tuple[Node, list[_Condition]]] = {}
         # session id -> (what its message says of it, condition, until): a session pending too long
         # has the same condition until that or the message's minutes change (thousands of them on
@@ -97,7 +103,7 @@ class AlertBuilder:
         self,
         *,
         nodes: list[Node],
-        node_changed_at: dict[str, datetime | None],
+        node_changed_at: Callable[[str], datetime | None],   # node id -> its row's updated_at
         last_heartbeat_seen: dict[str, datetime],
         sessions: list[Session],
         open_events: list[Alert],
@@ -106,24 +112,13 @@ class AlertBuilder:
         now: datetime,
     ) -> list[Alert]:
         """Current alerts, not yet acknowledged (see with_acks), unsorted."""
+        self._follow(nodes, node_changed_at, history)
         conditions: list[_Condition] = []
-        last_over, over = self._over, {}
-        for node in taking_turns(nodes, 256):
-            if node.reachability in _UNREACHABLE:
-                seen = [t for t in (node.last_heartbeat, last_heartbeat_seen.get(node.node_id)) if t is not None]
-                conditions.append(_unreachable(node, max(seen, default=None), now))
-            if node.status == "failed":
-                conditions.append(_failed(node, node_changed_at.get(node.node_id)))
-            if node.reachability not in (Reachability.STALE, Reachability.MISSING):
-                before = last_over.get(node.node_id)
-                if before is not None and (before[0] is node or (before[0].metrics is node.metrics
-                                                                 and before[0].hostname == node.hostname)):
-                    found = before[1]   # the same series (a node rebuilt for a heartbeat, say): the same conditions
-                else:
-                    found = self._thresholds(node, history)
-                over[node.node_id] = (node, found)
-                conditions.extend(found)
-        self._over = over
+        for node in self._unreachable.values():   # built every poll: their messages count the seconds
+            seen = [t for t in (node.last_heartbeat, last_heartbeat_seen.get(node.node_id)) if t is not None]
+            conditions.append(_unreachable(node, max(seen, default=None), now))
+        for found in self._of_node.values():
+            conditions.extend(found)
         conditions.extend(self._pending(sessions, now, queue_positions or {}))
 
         alerts = list(open_events)
@@ -144,6 +139,44 @@ class AlertBuilder:
         self._since = since_now       # conditions that cleared are forgotten: a return is a new occurrence
         self._start_unknown = start_unknown
         return alerts
+
+    def _follow(self, nodes: list[Node], changed_at: Callable[[str], datetime | None], history: MetricHistory) -> None:
+        """Bring the nodes' conditions up to date with `nodes`. Only the nodes that are not last poll's
+        very objects (see node_builder.py: most are) are looked at; they are found in C."""
+        last = self._nodes
+        if len(nodes) == len(last):
+            changed = list(compress(range(len(nodes)), map(is_not, nodes, last)))
+            gone = {last[i].node_id for i in changed} - {nodes[i].node_id for i in changed}
+        else:
+            changed = range(len(nodes))
+            gone = {node.node_id for node in last} - {node.node_id for node in nodes}
+        for node_id in gone:
+            self._unreachable.pop(node_id, None)
+            self._of_node.pop(node_id, None)
+            self._over.pop(node_id, None)
+        for i in taking_turns(changed, 256):
+            node = nodes[i]
+            node_id = node.node_id
+            if node.reachability in _UNREACHABLE:
+                self._unreachable[node_id] = node
+            else:
+                self._unreachable.pop(node_id, None)
+            found = [_failed(node, changed_at(node_id))] if node.status == "failed" else []
+            if node.reachability not in (Reachability.STALE, Reachability.MISSING):
+                before = self._over.get(node_id)
+                if before is not None and before[0].metrics is node.metrics and before[0].hostname == node.hostname:
+                    over = before[1]   # the same series (a node rebuilt for a heartbeat, say): the same conditions
+                else:
+                    over = self._thresholds(node, history)
+                self._over[node_id] = (node, over)
+                found.extend(over)
+            else:
+                self._over.pop(node_id, None)
+            if found:
+                self._of_node[node_id] = found
+            else:
+                self._of_node.pop(node_id, None)
+        self._nodes = list(nodes)
 
     def _pending(self, sessions: list[Session], now: datetime, queued: Mapping[str, int]) -> list[_Condition]:
         limit = self.pending_alert_seconds

@@ -61,6 +61,11 @@ class NodeBuilder:
         self._built_at, self._redis_fresh, self._nodes = now, redis_fresh, nodes
         return list(nodes)
 
+    def updated_at(self, node_id: str) -> datetime | None:
+        """The updated_at of the node's row as last built (None: not a node PostgreSQL lists)."""
+        position = self._positions.get(node_id)
+        return self._entries[position][0].updated_at if position is not None else None
+
     def _every_node(self, pg_nodes, node_ids, heartbeats_now, heartbeats, redis_fresh, history, now) -> list[Node]:
         last = {entry[0].node_id: entry for entry in self._entries}
         rebuilt = history.changed_nodes

@@ -242,7 +242,7 @@ class Poller:
         sessions, pending = self._sessions.ordered, self._sessions.pending
         alerts = self._alerts.build(
             nodes=nodes,
-            node_changed_at={p.node_id: p.updated_at for p in self._pg_nodes},
+            node_changed_at=self._node_builder.updated_at,
             last_heartbeat_seen=self._redis_reading.last_seen if self._redis_reading is not None else {},
             sessions=pending,
             queue_positions=positions,
