@@ -710,6 +710,21 @@ def test_a_node_watermark_waits_for_its_slowest_series_but_not_for_a_stopped_one
     assert history.node_watermarks(["a"]) == [90 * s]
 
 
+def test_series_built_ahead_are_still_listed_as_changed_once():
+    # The metric reader's thread builds the changed nodes' series (build_changed) before the poll's
+    # thread builds the nodes: take_changed() must still list them, once.
+    from omega_tui.data.metric_history import MetricHistory
+
+    history = MetricHistory()
+    history.merge([("a", "cpu_percent", 1_000_000, 1.0, None), ("b", "cpu_percent", 1_000_000, 2.0, None)])
+    history.build_changed()
+    built = history.series_of("a")
+    history.merge([("b", "cpu_percent", 2_000_000, 3.0, None)])   # changed again, not built yet
+    assert history.take_changed() == {"a", "b"}
+    assert history.series_of("a") is built and history.series_of("b")[0].latest == 3.0
+    assert history.take_changed() == set()
+
+
 def test_only_nodes_whose_next_sample_is_due_are_asked_for_rows_and_every_node_in_its_turn():
     from omega_tui.data.metric_history import DUE_EARLY_US, SWEEP_POLLS, MetricHistory
 

@@ -72,6 +72,7 @@ class MetricHistory:
         self._node_series: dict[str, tuple[MetricSeries, ...]] = {}   # series_of() until the node changes
         self._node_names: dict[str, list[str]] = {}   # a node's metric types in series_of() order
         self._changed: set[str] = set()         # nodes whose series_of() must be built again
+        self._prebuilt: set[str] = set()        # nodes build_changed() built since take_changed()
         self.ignored_values = 0             # non-finite or over the metric-type cap, since the last reset
 
     def _series_for(self, node_id: str, metric_type: str) -> _Series | None:
@@ -281,10 +282,19 @@ class MetricHistory:
             due[node_id] = watermark + cadence - DUE_EARLY_US
         self._touched.clear()
 
-    @property
-    def changed_nodes(self) -> set[str]:
-        """The nodes whose series_of() changed since it was last called for them (not to be changed)."""
-        return self._changed
+    def build_changed(self) -> None:
+        """Build series_of() of every node whose series changed, now: in the metric reader's thread
+        between polls, after a batch of short histories loaded, rather than in the next poll."""
+        prebuilt = self._prebuilt
+        for node_id in taking_turns(list(self._changed), 256):
+            prebuilt.add(node_id)
+            self.series_of(node_id)
+
+    def take_changed(self) -> set[str]:
+        """The nodes whose series_of() changed since the last call: still to build, or built since."""
+        changed = self._changed | self._prebuilt
+        self._prebuilt = set()
+        return changed
 
     def series_of(self, node_id: str) -> tuple[MetricSeries, ...]:
         """The node's metrics: canonical ones in their usual order, then any others by name."""

@@ -68,7 +68,7 @@ class NodeBuilder:
 
     def _every_node(self, pg_nodes, node_ids, heartbeats_now, heartbeats, redis_fresh, history, now) -> list[Node]:
         last = {entry[0].node_id: entry for entry in self._entries}
-        rebuilt = history.changed_nodes
+        rebuilt = history.take_changed()
         entries, nodes, deadlines, malformed = [], [], [], 0
         for position, (pg_node, heartbeat) in enumerate(taking_turns(zip(pg_nodes, heartbeats_now), 256)):
             node_id = pg_node.node_id
@@ -92,7 +92,7 @@ class NodeBuilder:
         return nodes
 
     def _changed_only(self, pg_nodes, heartbeats_now, heartbeats, history, now) -> list[Node]:
-        changed = set(history.changed_nodes)
+        changed = history.take_changed()
         positions = self._positions
         candidates = {positions[node_id] for node_id in changed if node_id in positions}
         if pg_nodes is not self._rows:

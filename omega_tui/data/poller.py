@@ -523,6 +523,7 @@ class Poller:
             self._history.forget(part)
             part_samples, part_new = self._history.load(recent)
             samples, new = samples + part_samples, new + part_new
+        self._history.build_changed()   # between polls: the next poll's nodes find their series built
         return samples, new, db.statements
 
     def _take_history_batch(self, counts: dict) -> None:
