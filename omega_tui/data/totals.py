@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Mapping
 
 from omega_tui.data.models import (
-    HISTORY_POINTS, NODE_STATUSES, SESSION_STATUSES, SEVERITIES, Alert, ClusterTotals, MetricSeries, Node, Reachability,
+    CANONICAL_METRICS, HISTORY_POINTS, NODE_STATUSES, SESSION_STATUSES, SEVERITIES, Alert, ClusterTotals, MetricSeries, Node, Reachability,
     Session,
 )
 
@@ -83,6 +83,8 @@ def cluster_totals(nodes: list[Node], sessions: list[Session], alerts: list[Aler
 
 
 TOTALS_METRICS = ("cpu_percent", "memory_percent", "gpu_percent")
+assert CANONICAL_METRICS[:len(TOTALS_METRICS)] == TOTALS_METRICS
+_TRACKED = len(TOTALS_METRICS)
 FULL_RECOUNT_POLLS = 150   # sums kept by adding and taking away drift a little: count afresh now and then
 
 
@@ -132,7 +134,9 @@ class ClusterTotalsBuilder:
         sums = self._sums
         for sign, changed in ((-1, gone), (1, came)):
             for node in changed:
-                for series in node.metrics:   # one series per metric type (they come from MetricHistory)
+                # One series per metric type, the canonical ones first in their order (MetricHistory's
+                # series_of): the TOTALS_METRICS a node has are among its first three.
+                for series in node.metrics[:_TRACKED]:
                     metric_sums = sums.get(series.metric_type)
                     if metric_sums is not None:
                         metric_sums.add(series, sign)
