@@ -35,8 +35,9 @@ class NodeBuilder:
     """Not thread-safe: owned by the poller, used under its lock."""
 
     def __init__(self):
-        self._entries: list[tuple] = []     # per node, in order: (PgNode, heartbeat, reachability, series, Node, LIVE until)
-        self._node_ids: list[str] | None = None   # the list of ids they were built for (the same list: the same nodes)
+        # Per node, in order: (PgNode, heartbeat, reachability, series, Node, LIVE until).
+        self._entries: list[tuple] = []
+        self._node_ids: list[str] | None = None   # the ids they were built for (the same list: the same nodes)
         self._rows: list = []               # the PgNodes they were built from
         self._heartbeats: list = []         # and the heartbeats
         self._nodes: list[Node] = []
@@ -51,13 +52,13 @@ class NodeBuilder:
         """The nodes of `pg_nodes` (whose ids are `node_ids`, in order) with `heartbeats` (node id ->
         Heartbeat, None when its key is missing; a node not in it was not asked: UNKNOWN) and their
         series in `history`. A new list each time; the Nodes in it are last poll's where unchanged."""
-        rows_now = list(map(heartbeats.get, node_ids))
+        heartbeats_now = list(map(heartbeats.get, node_ids))   # in the nodes' order
         if (node_ids is self._node_ids and redis_fresh and self._redis_fresh and len(pg_nodes) == len(self._rows)
                 and self._built_at is not None and now >= self._built_at):
-            nodes = self._changed_only(pg_nodes, rows_now, heartbeats, history, now)
+            nodes = self._changed_only(pg_nodes, heartbeats_now, heartbeats, history, now)
         else:
-            nodes = self._every_node(pg_nodes, node_ids, rows_now, heartbeats, redis_fresh, history, now)
-        self._node_ids, self._rows, self._heartbeats = node_ids, pg_nodes, rows_now
+            nodes = self._every_node(pg_nodes, node_ids, heartbeats_now, heartbeats, redis_fresh, history, now)
+        self._node_ids, self._rows, self._heartbeats = node_ids, pg_nodes, heartbeats_now
         self._built_at, self._redis_fresh, self._nodes = now, redis_fresh, nodes
         return list(nodes)
 
@@ -78,8 +79,8 @@ class NodeBuilder:
                     and redis_fresh and now <= before[5] and node_id not in rebuilt):
                 entry = before
             else:
-                entry = _entry(pg_node, heartbeat, before, redis_fresh and (heartbeat is not None or node_id in heartbeats),
-                               history, now)
+                asked = redis_fresh and (heartbeat is not None or node_id in heartbeats)
+                entry = _entry(pg_node, heartbeat, before, asked, history, now)
                 malformed += entry[2] is _MALFORMED
             if entry[2] is _LIVE:
                 deadlines.append((entry[5], position))

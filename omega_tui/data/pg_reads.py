@@ -457,6 +457,7 @@ def read_acks(db, alert_ids: list[str]) -> dict[str, tuple[datetime | None, str 
 # exactly, at 40% of the cost of extract()'s numeric arithmetic.
 _MICROS = "(date_part('epoch', m.time) * 1000000)::int8"
 
+
 def joined(values: list) -> str:
     """Values as one comma-separated text for string_to_array(text, ',', 'null'): None as null. For
     values that hold no comma (uuids, integers); one that does raises ValueError, not split in two."""

@@ -266,7 +266,7 @@ class HeartbeatReader:
             # The same nodes as last read (most polls): only the values that differ from last read's,
             # found in C, are parsed; the others keep their Heartbeat (no new object for the collector).
             beats = list(last_beats)
-            for i in compress(count(), map(ne, values, last_values)):
+            for i in taking_turns(compress(count(), map(ne, values, last_values)), 512):
                 raw = values[i]
                 beats[i] = None if raw is None else parse_heartbeat(raw)
             before = last_beats

@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Mapping
 
 from omega_tui.data.models import (
-    CANONICAL_METRICS, HISTORY_POINTS, NODE_STATUSES, SESSION_STATUSES, SEVERITIES, Alert, ClusterTotals, MetricSeries, Node, Reachability,
-    Session,
+    CANONICAL_METRICS, HISTORY_POINTS, NODE_STATUSES, SESSION_STATUSES, SEVERITIES, Alert, ClusterTotals, MetricSeries,
+    Node, Reachability, Session,
 )
 
 _UNREACHABLE = (Reachability.STALE, Reachability.MISSING)
