@@ -110,7 +110,7 @@ class _MetricSums:
 class ClusterTotalsBuilder:
     """cluster_totals() for a poller: the metric means are kept up to date from the nodes whose
     series changed since the last poll (a Node, or its series, that is the same object as last
-    poll's changed nothing, see Poller._nodes), instead of summed again over every node's history
+    poll's changed nothing, see node_builder.py), instead of summed again over every node's history
     every poll; so are the counts of nodes by status and unreachable."""
 
     def __init__(self):
