@@ -745,6 +745,30 @@ def test_only_nodes_whose_next_sample_is_due_are_asked_for_rows_and_every_node_i
     assert sum("a" in history.nodes_to_read(["a"], 112 * s)[0] for _ in range(SWEEP_POLLS)) == 1
 
 
+def test_nodes_asked_for_rows_are_exactly_those_due_without_history_or_in_their_turn():
+    # nodes_to_read() works in C over the node list: it must pick exactly the nodes of the rule,
+    # for lists that stay the same and lists that change.
+    import random
+
+    from omega_tui.data.metric_history import SWEEP_POLLS, MetricHistory
+
+    rng = random.Random(5)
+    history = MetricHistory()
+    s = 1_000_000
+    nodes = [f"n{k}" for k in range(60)]
+    history.merge([(node, "cpu_percent", (rng.randrange(50) + step * cadence) * s, 1.0, None)
+                   for node in nodes[:50] for cadence in [rng.choice((2, 5, 10, 30))] for step in range(3)])
+    lists = [nodes, nodes, nodes[10:] + ["late"], list(nodes)]
+    for poll, listed in enumerate(lists * 3):
+        now = (60 + 7 * poll) * s
+        asked, since = history.nodes_to_read(listed, now)
+        turn = history._sweep
+        held, due = history._node_since, history._node_due
+        expected = {n for n in listed if n not in held or due[n] <= now or hash(n) % SWEEP_POLLS == turn}
+        assert len(asked) == len(set(asked)) and set(asked) == expected
+        assert since == [held.get(n) for n in asked]
+
+
 def test_a_row_off_its_nodes_cadence_is_read_within_a_sweep(dsn, redis_url, db, clock, monkeypatch):
     from omega_tui.data.metric_history import SWEEP_POLLS
 
