@@ -40,9 +40,9 @@ from __future__ import annotations
 
 import threading
 import time
-from functools import partial
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import psycopg
 import redis
