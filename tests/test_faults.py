@@ -154,8 +154,10 @@ def test_redis_killed_and_restarted_while_the_console_runs(own_servers, cluster)
         with cd.connect(own_servers.dsn) as conn:
             conn.execute("UPDATE nodes SET status = 'maintenance' WHERE node_id = %s", (cluster,))
         changed = time.monotonic()
-        await wait_for(pilot, lambda: app.snapshot.node(cluster).status == "maintenance",
-                       "the new status from PostgreSQL", timeout=2 * INTERVAL + SLACK)
+        # A poll begun just before the UPDATE committed may read it: wait for one begun after, too.
+        await wait_for(pilot, lambda: app.snapshot.node(cluster).status == "maintenance"
+                       and poller.polls_started_after(changed),
+                       "the new status from PostgreSQL, and a poll after it", timeout=2 * INTERVAL + SLACK)
         assert poller.polls_started_after(changed)[0].postgres.ok
         assert "Redis STALE" in banner(app)
 
