@@ -17,11 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from itertools import compress
-from operator import is_not
 
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Alert, AlertKind, Node, Reachability, Session
+from omega_tui.data.node_builder import changed_positions
 from omega_tui.key_priority import taking_turns
 
 SEVERITY_ORDER = {"critical": 0, "error": 1, "warning": 2}
@@ -145,7 +144,7 @@ class AlertBuilder:
         very objects (see node_builder.py: most are) are looked at; they are found in C."""
         last = self._nodes
         if len(nodes) == len(last):
-            changed = list(compress(range(len(nodes)), map(is_not, nodes, last)))
+            changed = changed_positions(nodes, last)
             gone = {last[i].node_id for i in changed} - {nodes[i].node_id for i in changed}
         else:
             changed = range(len(nodes))

@@ -31,6 +31,12 @@ _LIVE = Reachability.LIVE
 _MALFORMED = Reachability.MALFORMED
 
 
+def changed_positions(new: list, old: list) -> list[int]:
+    """The positions where `new` holds another object than `old` (lists of the same length), found
+    in C: what changed between two polls' lists of reused objects (nodes, rows, heartbeats)."""
+    return list(compress(range(len(new)), map(is_not, new, old)))
+
+
 class NodeBuilder:
     """Not thread-safe: owned by the poller, used under its lock."""
 
@@ -97,8 +103,8 @@ class NodeBuilder:
         positions = self._positions
         candidates = {positions[node_id] for node_id in changed if node_id in positions}
         if pg_nodes is not self._rows:
-            candidates.update(compress(range(len(pg_nodes)), map(is_not, pg_nodes, self._rows)))
-        candidates.update(compress(range(len(heartbeats_now)), map(is_not, heartbeats_now, self._heartbeats)))
+            candidates.update(changed_positions(pg_nodes, self._rows))
+        candidates.update(changed_positions(heartbeats_now, self._heartbeats))
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] < now:
             candidates.add(heapq.heappop(deadlines)[1])

@@ -10,6 +10,7 @@ from omega_tui.data.models import (
     CANONICAL_METRICS, HISTORY_POINTS, NODE_STATUSES, SESSION_STATUSES, SEVERITIES, Alert, ClusterTotals, MetricSeries,
     Node, Reachability, Session,
 )
+from omega_tui.data.node_builder import changed_positions
 
 _UNREACHABLE = (Reachability.STALE, Reachability.MISSING)
 
@@ -157,7 +158,7 @@ class ClusterTotalsBuilder:
         last = self._nodes
         if not last or len(last) != len(nodes):
             return None
-        pairs = [(old, new) for old, new in zip(last, nodes) if old is not new]
+        pairs = [(last[i], nodes[i]) for i in changed_positions(nodes, last)]
         for old, new in pairs:
             if old.node_id != new.node_id:
                 return None
