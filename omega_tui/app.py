@@ -521,7 +521,7 @@ def run_console(settings: Settings, *, theme: str | None = None, source: DataSou
         from omega_tui.first_poll import FirstPollAhead
 
         tune_garbage_collector()   # before the first poll, which builds most of the heap
-        source = FirstPollAhead(Poller(settings))   # polls while the app is built and mounted
+        source = FirstPollAhead(Poller(settings, read_ahead=True))   # polls while the app is built and mounted
         actions = None if settings.read_only else ActionRunner(settings)
     try:
         app = OmegaApp(source, settings, theme=theme, actions=actions)

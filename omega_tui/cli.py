@@ -323,7 +323,7 @@ def _console_source(args: argparse.Namespace, settings: Settings):
         from omega_tui.data.poller import Poller
     except ImportError as exc:
         raise CommandError(f"the console's data poller is not available ({exc})") from None
-    return Poller(settings)
+    return Poller(settings, read_ahead=True)
 
 
 def cmd_console(args: argparse.Namespace) -> int:

@@ -300,3 +300,81 @@ def test_a_history_batch_whose_connection_dies_is_loaded_by_a_later_one(dsn, red
         assert [p for p, _, _ in backends(db, METRICS_APP)] != [pid]
     finally:
         poller.close()
+
+
+def gate_metric_reads_between_polls(monkeypatch) -> threading.Event:
+    """read_new_metrics in the metric reader's thread, outside a poll, waits for the returned Event
+    (once): the test writes what the read-ahead is to find first."""
+    from omega_tui.data import pg_reads
+
+    read, gate = pg_reads.read_new_metrics, threading.Event()
+
+    def gated(db, node_ids, since, rows_per_node):
+        if threading.current_thread().name == "omega-metric-read" and not gate.is_set():
+            assert gate.wait(30), "the test did not open the gate"
+        return read(db, node_ids, since, rows_per_node)
+
+    monkeypatch.setattr(pg_reads, "read_new_metrics", gated)
+    return gate
+
+
+def test_new_rows_are_read_ahead_between_polls_and_counted_once_by_the_next_poll(
+        dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data import poller as poller_module
+
+    monkeypatch.setattr(poller_module, "READ_AHEAD_SHARE", 0.0)   # as soon as a poll ends
+    node, end = with_history(db, clock)
+    gate = gate_metric_reads_between_polls(monkeypatch)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock, read_ahead=True)
+    try:
+        assert poller.poll().node(node).metric("cpu_percent").latest == 12.0
+        at = next_sample(db, clock, node, end + STEP, 60.0)
+        gate.set()
+        poller._metric_reader.wait()   # the read-ahead, after the row was written
+        # Gone from PostgreSQL: only the read-ahead can have it.
+        db.execute("DELETE FROM node_metrics WHERE node_id = %s AND time = %s", (node, at))
+        snap = poller.poll()
+        series = snap.node(node).metric("cpu_percent")
+        assert series.latest == 60.0 and series.latest_at == at and len(series.history) == 14
+        assert snap.stats.metric_rows_new == 1
+        assert poller.poll().stats.metric_rows_new == 0   # counted once
+    finally:
+        poller.close()
+
+
+def test_a_poll_or_close_before_the_read_ahead_is_due_does_not_wait_for_it(dsn, redis_url, db, clock, monkeypatch):
+    from omega_tui.data import pg_reads
+    from omega_tui.data import poller as poller_module
+
+    monkeypatch.setattr(poller_module, "READ_AHEAD_SHARE", 1e6)   # its moment never comes
+    node, end = with_history(db, clock)
+    read, reads = pg_reads.read_new_metrics, []
+
+    def noted(db, node_ids, since, rows_per_node):
+        reads.append(threading.current_thread().name)
+        return read(db, node_ids, since, rows_per_node)
+
+    monkeypatch.setattr(pg_reads, "read_new_metrics", noted)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock, read_ahead=True)
+    try:
+        poller.poll()
+        in_thread(poller.poll, "the poll waited for the read-ahead")
+        assert poller._metric_reader.running   # the read-ahead, waiting
+        at = next_sample(db, clock, node, end + STEP, 70.0)
+        snap = in_thread(poller.poll, "the poll waited for the read-ahead")   # the rows are its to read
+        assert snap.node(node).metric("cpu_percent").latest == 70.0 and snap.stats.metric_rows_new == 1
+        assert reads == ["omega-metric-read"] * 2   # the two polls' own reads, none ahead
+        assert poller._metric_reader.running
+    finally:
+        in_thread(poller.close, "close() waited for the read-ahead")
+    assert not poller._metric_reader.running and gone(db, METRICS_APP)
+
+
+def in_thread(call, failure: str, timeout: float = 20.0):
+    """call()'s result, failing the test (not hanging it) when it takes longer than `timeout`."""
+    done = []
+    thread = threading.Thread(target=lambda: done.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert done, failure
+    return done[0]

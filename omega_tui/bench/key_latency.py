@@ -47,7 +47,7 @@ def _timing_app(settings: Settings):
                 self.drawn_at = time.perf_counter()
             super()._display(screen, renderable)
 
-    return KeyTimingApp(Poller(settings), settings)
+    return KeyTimingApp(Poller(settings, read_ahead=True), settings)
 
 
 async def _measure(settings: Settings, presses: int, seed: int) -> tuple[list[float], int]:

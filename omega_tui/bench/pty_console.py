@@ -66,7 +66,7 @@ def child_main() -> None:
                         refresh=float(os.environ.get(ENV_REFRESH, "2")),
                         read_dsns=tuple(filter(None, os.environ.get(ENV_READ_DSNS, "").split("\n"))))
     tune_garbage_collector()
-    source = FirstPollAhead(MarkingPoller(settings))
+    source = FirstPollAhead(MarkingPoller(settings, read_ahead=True))
     from omega_tui.app import run_console
 
     code = run_console(settings, source=source)

@@ -242,7 +242,8 @@ class MetricHistory:
         since = self._node_since
         return [since.get(node_id) for node_id in node_ids]
 
-    def nodes_to_read(self, node_ids: list[str], now_us: int) -> tuple[list[str], list[int | None]]:
+    def nodes_to_read(self, node_ids: list[str], now_us: int, *, sweep: bool = True
+                      ) -> tuple[list[str], list[int | None]]:
         """Those of the nodes worth asking for new rows now, with their watermarks.
 
         A node is asked when nothing of it is held, when its next sample is due
@@ -251,15 +252,18 @@ class MetricHistory:
         cadence: a row off the cadence (a late one, an agent replaying its
         buffer, a clock running ahead) waits at most that many polls. Most
         nodes write every few polls: asking only those due spares the others'
-        index probes (about 5 us each, 25 ms a poll at 5,000 nodes).
+        index probes (about 5 us each, 25 ms a poll at 5,000 nodes). `sweep=False`: no turn is taken
+        (a read between polls, see Poller._start_read_ahead).
         """
         self._work_out_watermarks()
         since, due = self._node_since, self._node_due
-        self._sweep = sweep = (self._sweep + 1) % SWEEP_POLLS
+        turn = -1
+        if sweep:
+            self._sweep = turn = (self._sweep + 1) % SWEEP_POLLS
         asked, watermarks = [], []
         for node_id in taking_turns(node_ids, 1024):
             watermark = since.get(node_id)
-            if watermark is None or due[node_id] <= now_us or hash(node_id) % SWEEP_POLLS == sweep:
+            if watermark is None or due[node_id] <= now_us or hash(node_id) % SWEEP_POLLS == turn:
                 asked.append(node_id)
                 watermarks.append(watermark)
         return asked, watermarks
@@ -283,8 +287,10 @@ class MetricHistory:
         self._touched.clear()
 
     def build_changed(self) -> None:
-        """Build series_of() of every node whose series changed, now: in the metric reader's thread
-        between polls, after a batch of short histories loaded, rather than in the next poll."""
+        """Build series_of() of every node whose series changed, and work out their watermarks, now:
+        in the metric reader's thread between polls (after a batch of short histories loaded, or
+        rows read ahead), rather than in the next poll."""
+        self._work_out_watermarks()
         prebuilt = self._prebuilt
         for node_id in taking_turns(list(self._changed), 256):
             prebuilt.add(node_id)

@@ -237,7 +237,7 @@ class PollStats:
     duration_ms: float
     sql_statements: int
     redis_round_trips: int
-    metric_rows: int                 # node_metrics rows fetched this poll
+    metric_rows: int                 # node_metrics rows fetched this poll (and read for it since the last)
     metric_rows_new: int = 0         # of those, rows not already held (the rest is the overlap)
     full_metric_load: bool = False   # this poll (re)loaded the short history instead of new rows only
 

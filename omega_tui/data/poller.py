@@ -31,7 +31,9 @@ PostgreSQL, for the nodes of the last poll, then the heartbeats of any nodes
 that PostgreSQL just listed; from its second poll on, it reads the new
 metric rows in another thread, on a second connection, while its own
 connection reads the rest (see metric_reader.py); that thread also loads the
-batches of short history between polls. close() may be called from
+batches of short history between polls and, with read_ahead (the console's
+poller), reads the new metric rows ahead of the next poll (_start_read_ahead).
+What a poll takes from between polls counts in its PollStats. close() may be called from
 any thread and cancels the running PostgreSQL statements. Textual is never
 imported here.
 """
@@ -80,6 +82,8 @@ FIRST_POLL_HISTORY_NODES = 200           # the first poll loads the short histor
 HISTORY_FILL_POLLS = 5                   # the next polls that of the others, in this many equal batches
 HISTORY_BATCH_MIN = 100                  # (at least this many nodes each)
 RESOLVED_READ_SECONDS = 30.0             # the resolved events are read again at least this often
+READ_AHEAD_SHARE = 0.75                  # read_ahead: the new metric rows are read this share of the
+                                         # interval between polls after one ends (see _start_read_ahead)
 LATE_BATCH_SHARE = 0.5                   # a history batch still loading this share of the refresh after it began
                                          # when the next poll takes it did not fit between polls
 
@@ -140,11 +144,16 @@ def open_poll_connection(settings, dsn: str | None, *, for_metrics: bool = False
 
 
 class Poller:
-    def __init__(self, settings, *, clock=None):
+    def __init__(self, settings, *, clock=None, read_ahead: bool = False):
         self.settings = settings
         self._clock = clock or _utc_now
+        self._read_ahead = read_ahead
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        self._poll_begins = threading.Event()   # wakes a read-ahead still waiting (a poll began, close())
+        self._poll_started: float | None = None  # time.monotonic() when the last poll began
+        self._poll_interval = settings.refresh   # the time between the last two polls' beginnings
+        self._reading_ahead = False              # a read-ahead was started after the last poll
         self._conn: psycopg.Connection | None = None
         self._redis: redis.Redis | None = None
         self._pg_health = StoreHealthTracker("PostgreSQL")
@@ -190,8 +199,8 @@ class Poller:
                 self._end_transaction()
                 if self._closed.is_set():
                     self._close_stores()
-                else:
-                    self._start_history_batch()
+                elif not self._start_history_batch():
+                    self._start_read_ahead()
 
     def node_detail(self, node_id: str, window: timedelta) -> NodeDetail:
         """A node's history over `window` (rollups) and its recent events.
@@ -222,6 +231,7 @@ class Poller:
     def close(self) -> None:
         """Close the connections; from another thread, also cancel a running statement."""
         self._closed.set()
+        self._poll_begins.set()
         if self._lock.acquire(blocking=False):
             try:
                 self._close_stores()
@@ -247,7 +257,12 @@ class Poller:
         now = self._clock()
         counts = {"sql": 0, "redis": 0, "rows": 0, "new": 0, "full": False}
         notices: list[str] = []
+        began = time.monotonic()
+        if self._poll_started is not None:
+            self._poll_interval = began - self._poll_started
+        self._poll_started = began
         self._take_history_batch(counts)
+        self._take_read_ahead(counts)
 
         closed = self._closed.is_set()
         pg_due = not closed and self._pg_health.due(now)
@@ -334,6 +349,7 @@ class Poller:
                 self._drop_pg()
 
     def _drop_pg(self) -> None:
+        self._poll_begins.set()   # a read-ahead still waiting is skipped, not started on a closing connection
         self._metric_reader.close()
         conn, self._conn = self._conn, None
         close_quietly(conn)
@@ -493,31 +509,75 @@ class Poller:
             known.update(self._redis_reading.discovered)
         self._history.keep_only(known)
 
-    def _merge_new_metrics(self, conn: psycopg.Connection, node_ids: list[str], now: datetime
-                           ) -> tuple[int, int, int]:
+    def _merge_new_metrics(self, conn: psycopg.Connection, node_ids: list[str], now: datetime, *,
+                           sweep: bool = True) -> tuple[int, int, int]:
         """In the metric reader's thread: the new rows of those of the nodes due (see nodes_to_read),
         merged into the history; (rows read, rows new, statements). The history is this thread's
         until the poll has its result."""
         db = _CountingDb(conn)
-        asked, since = self._history.nodes_to_read(node_ids, to_micros(now))
+        asked, since = self._history.nodes_to_read(node_ids, to_micros(now), sweep=sweep)
         rows = pg_reads.read_new_metrics(db, asked, since, FIRST_LOAD_ROWS_PER_NODE) if asked else []
         return len(rows), self._history.merge(rows), db.statements
 
-    def _start_history_batch(self) -> None:
+    def _start_read_ahead(self) -> None:
+        """With read_ahead, after a poll: the new metric rows of the nodes due are read, merged and
+        their series built on the metric reader's connection, READ_AHEAD_SHARE of the interval
+        between polls later, so that the next poll finds about half of its rows taken in already
+        and reads only those written since (at 5,000 nodes a poll sees about 9,000 new rows).
+        The rows are as fresh in the next snapshot: the poll still reads all rows written up to it.
+        A poll that begins before the read does not wait for it: the read is skipped."""
+        if (not self._read_ahead or self._history_pending or self._conn is None or not self._pg_node_ids
+                or not self._metric_reader.available):
+            return
+        node_ids = self._pg_node_ids
+        delay = READ_AHEAD_SHARE * self._poll_interval
+        self._poll_begins.clear()
+        self._reading_ahead = True
+        self._metric_reader.start(self._source.dsn, lambda conn: self._read_metrics_ahead(conn, node_ids, delay))
+
+    def _read_metrics_ahead(self, conn: psycopg.Connection, node_ids: list[str], delay: float):
+        """In the metric reader's thread: see _start_read_ahead; None when a poll began first."""
+        if self._poll_begins.wait(delay):
+            return None
+        # Only the nodes due: the sweep of the others (see nodes_to_read) is the polls' own.
+        read = self._merge_new_metrics(conn, node_ids, self._clock(), sweep=False)
+        self._history.build_changed()
+        return read
+
+    def _take_read_ahead(self, counts: dict) -> None:
+        """The rows read ahead since the last poll, if any, counted in this one."""
+        if not self._reading_ahead:
+            return
+        self._reading_ahead = False
+        self._poll_begins.set()   # a read-ahead still waiting is skipped
+        try:
+            read = self._metric_reader.result()
+        except Exception:  # noqa: BLE001 - cancelled, or its connection broke: this poll reads the rows
+            self._metric_reader.close()
+            read = None
+        if read is not None:
+            rows, new, statements = read
+            counts["sql"] += statements
+            counts["rows"] += rows
+            counts["new"] += new
+
+    def _start_history_batch(self) -> bool:
         """After a poll, while short histories are still to load: the next batch of them, read and
         loaded on the metric reader's connection before the next poll, so that no poll waits for it
         (at 5,000 nodes a batch took 400 to 650 ms of the poll that read it). The next poll takes
-        the result first thing (_take_history_batch); the history is the reader's thread's until then."""
+        the result first thing (_take_history_batch); the history is the reader's thread's until then.
+        Whether a batch was started."""
         if not self._history_pending or self._conn is None or not self._metric_reader.available:
-            return
+            return False
         known = set(self._pg_node_ids)
         pending = [node_id for node_id in self._history_pending if node_id in known]
         loading, self._history_pending = pending[:self._history_batch], pending[self._history_batch:]
         if not loading:
-            return
+            return False
         self._history_loading = loading
         self._history_batch_began = time.monotonic()
         self._metric_reader.start(self._source.dsn, lambda conn: self._load_history_batch(conn, loading))
+        return True
 
     def _load_history_batch(self, conn: psycopg.Connection, node_ids: list[str]) -> tuple[int, int, int]:
         """In the metric reader's thread: (samples read, samples new, statements). Each statement's
