@@ -360,7 +360,7 @@ def test_a_poll_or_close_before_the_read_ahead_is_due_does_not_wait_for_it(dsn, 
         poller.poll()
         in_thread(poller.poll, "the poll waited for the read-ahead")
         assert poller._metric_reader.running   # the read-ahead, waiting
-        at = next_sample(db, clock, node, end + STEP, 70.0)
+        next_sample(db, clock, node, end + STEP, 70.0)
         snap = in_thread(poller.poll, "the poll waited for the read-ahead")   # the rows are its to read
         assert snap.node(node).metric("cpu_percent").latest == 70.0 and snap.stats.metric_rows_new == 1
         assert reads == ["omega-metric-read"] * 2   # the two polls' own reads, none ahead
