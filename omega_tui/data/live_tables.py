@@ -35,6 +35,7 @@ class LiveTables:
         self.sessions: LiveSessions = EMPTY
         self.full = False                         # the last read was a full one
         self._since: int | None = None            # snapshot xmin of the last read; None: read everything
+        self._live: list[str] | None = None       # the live session statuses the last read found
         self._conn = None                         # the connection that snapshot was taken on
         self._full_at = 0.0
         self._rows: dict[str, tuple] = {}         # node -> its NODES_SQL row, in order
@@ -50,25 +51,33 @@ class LiveTables:
         since = self._since
         if conn is not self._conn or self._clock() - self._full_at > FULL_READ_SECONDS:
             since = None
-        snapshot, node_count, resource_count, users_changed, live = pg_reads.read_changes(db, since)
+        at_once = None
+        if since is not None and conn is not None and self._live is not None:
+            # The usual poll: its statements in one round trip, the sessions with the last live statuses.
+            at_once = pg_reads.read_changes_at_once(db, since, self._live)
+            snapshot, node_count, resource_count, users_changed, live = at_once.changes
+        else:
+            snapshot, node_count, resource_count, users_changed, live = pg_reads.read_changes(db, since)
         if users_changed or node_count > pg_reads.MAX_NODES:
             since = None   # usernames are joined into sessions; only the first MAX_NODES are followed
 
-        rows, written, resources = self._read_nodes(db, since)
+        rows, written, resources = self._read_nodes(db, since, at_once.node_rows if at_once is not None else None)
         if since is not None and (rows is None or len(rows) != node_count
                                   or resources + self._other_resources != resource_count):
             since = None   # a node came, went or was renamed (order, joined hostnames), or a resource row went
             rows, written, resources = self._read_nodes(db, since)
         other_resources = resource_count - resources if since is None else None
 
-        every_session, changes = self._read_sessions(db, since, live)
+        if at_once is not None and at_once.live != live:
+            at_once = None   # the live statuses changed: the sessions are read again with these
+        every_session, changes = self._read_sessions(db, since, live, at_once)
 
         # Every read succeeded: take them all.
         if since is None:
             self._full_at = self._clock()
             self._other_resources = other_resources
         self.full = since is None
-        self._since, self._conn = snapshot, conn
+        self._since, self._conn, self._live = snapshot, conn, live
         self._rows, self._resources = rows, resources
         if changes is None:
             self._held.replace_all(every_session)
@@ -78,14 +87,18 @@ class LiveTables:
         counted = self._held.take_counted()
         self.nodes = self._build_nodes(None if written is None or counted is None else written | counted)
 
-    def _read_nodes(self, db, since) -> tuple[dict[str, tuple] | None, set[str] | None, int]:
+    def _read_nodes(self, db, since, changed_rows: list | None = None
+                    ) -> tuple[dict[str, tuple] | None, set[str] | None, int]:
         """(node -> row, in order; None when the order may have changed: read everything then),
-        with the nodes whose rows were read (None: all were) and their node_resources rows in all."""
+        with the nodes whose rows were read (None: all were) and their node_resources rows in all.
+        `changed_rows`: those written since `since`, read already."""
         if since is None:
             rows = {row[0]: row for row in pg_reads.read_node_rows(db)}
             return rows, None, sum(row[-1] for row in rows.values())
+        if changed_rows is None:
+            changed_rows = pg_reads.read_node_rows(db, since)
         rows, written, resources = dict(self._rows), set(), self._resources
-        for row in pg_reads.read_node_rows(db, since):
+        for row in changed_rows:
             old = rows.get(row[0])
             if old is None or old[1] != row[1]:
                 return None, None, 0
@@ -96,16 +109,19 @@ class LiveTables:
             written.add(row[0])
         return rows, written, resources
 
-    def _read_sessions(self, db, since, live: list[str]):
+    def _read_sessions(self, db, since, live: list[str], at_once: pg_reads.Changes | None):
         """(every live session, None) to hold those instead, or (None, (changed sessions, live ids)) to
-        update the held ones with."""
+        update the held ones with. `at_once`: the changed sessions and live ids, read already."""
         held = self._held
         if since is None or len(held) >= pg_reads.MAX_SESSIONS:
             return pg_reads.read_live_sessions(db, live), None
-        changed = pg_reads.read_changed_sessions(db, since, live)
-        # The held sessions not among the live ids finished (an update, but out of the live set
-        # the read above sees) or were deleted.
-        still_live = pg_reads.read_live_session_ids(db, live)
+        if at_once is not None:
+            changed, still_live = at_once.sessions, at_once.live_ids
+        else:
+            changed = pg_reads.read_changed_sessions(db, since, live)
+            # The held sessions not among the live ids finished (an update, but out of the live set
+            # the read above sees) or were deleted.
+            still_live = pg_reads.read_live_session_ids(db, live)
         if (still_live is None or len(still_live) >= pg_reads.MAX_SESSIONS
                 or held.count_after(changed, still_live) != len(still_live)):
             # Ids that cannot be told apart, only the oldest MAX_SESSIONS shown (not followed row by

@@ -346,9 +346,41 @@ def read_changed_sessions(db, since: int, live: list[str]) -> list[Session]:
 def read_live_session_ids(db, live: list[str]) -> set[str] | None:
     """The ids of the sessions in the `live` statuses, at most MAX_SESSIONS of them; None when an id
     holds a comma (then read the sessions whole)."""
-    count, text = db.execute(LIVE_SESSION_IDS_SQL, {"live": live, "limit": MAX_SESSIONS}).fetchone()
+    return _live_session_ids(db.execute(LIVE_SESSION_IDS_SQL, {"live": live, "limit": MAX_SESSIONS}))
+
+
+def _live_session_ids(cursor) -> set[str] | None:
+    count, text = cursor.fetchone()
     ids = text.split(",") if count else []
     return set(ids) if len(ids) == count else None
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """read_changes(), read_node_rows(since), read_changed_sessions() and read_live_session_ids() of
+    one poll, sent together (see read_changes_at_once)."""
+
+    changes: tuple
+    node_rows: list[tuple]
+    live: list[str]             # the live statuses the sessions were read with
+    sessions: list[Session]
+    live_ids: set[str] | None
+
+
+def read_changes_at_once(db, since: int, live: list[str]) -> Changes:
+    """The four statements of an incremental poll of nodes and sessions, in one round trip (psycopg's
+    pipeline mode): the sessions with `live`, the live statuses last read (whether they still are is
+    in this read's changes; the caller reads the sessions again when not). Each statement waited
+    for the one before on its own: at 5,000 nodes, with the metric and Redis reads running in the
+    poll's other threads, the four took 60 ms where the server's work is about 20."""
+    with db.conn.pipeline():
+        changes = db.execute(CHANGES_SQL, {"since": since, "finished": list(FINISHED_SESSION_STATUSES)})
+        node_rows = db.execute(CHANGED_NODES_SQL, {"since": since}, binary=True)
+        sessions = db.execute(CHANGED_SESSIONS_SQL, {"live": live, "since": since})
+        live_ids = db.execute(LIVE_SESSION_IDS_SQL, {"live": live, "limit": MAX_SESSIONS})
+    return Changes(changes=changes.fetchone(), node_rows=fetch_in_chunks(node_rows), live=live,
+                   sessions=[_session(row) for row in fetch_in_chunks(sessions)],
+                   live_ids=_live_session_ids(live_ids))
 
 
 # --- events and acknowledgements ---------------------------------------------
