@@ -98,9 +98,11 @@ def test_our_poll_figures_come_from_the_real_poller(dsn, redis_url, cluster):
     assert figures.sql_per_poll == 8 and figures.redis_per_poll == 1   # the poller's own counts (resolved events unchanged: not read again)
     assert figures.bytes_per_poll > 0
     assert figures.median_ms <= figures.p95_ms
+    assert len(figures.times_ms) == 3 and sorted(figures.times_ms)[1] == round(figures.median_ms, 1)
     assert len(snapshot.nodes) == 4
     assert set(figures.as_json()) == {"polls", "median_ms", "p95_ms", "sql_per_poll", "redis_per_poll",
-                                      "bytes_per_poll", "first_ms"}
+                                      "bytes_per_poll", "first_ms", "times_ms"}
+    assert isinstance(figures.as_json()["times_ms"], list)   # JSON
 
 
 def test_percentile_is_nearest_rank():

@@ -24,9 +24,10 @@ class PollFigures:
     redis_per_poll: float
     bytes_per_poll: float          # median over the measured polls
     first_ms: float | None = None  # ours: the first poll, which loads the short history
+    times_ms: tuple[float, ...] = ()   # each poll's, in order (the first ones take in the history's batches)
 
     def as_json(self) -> dict:
-        return {k: getattr(self, k) for k in self.__slots__}
+        return {k: list(value) if isinstance(value := getattr(self, k), tuple) else value for k in self.__slots__}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -45,6 +46,7 @@ def _figures(times: list[float], sql: list[int], redis: list[int], received: lis
         redis_per_poll=statistics.mean(redis),
         bytes_per_poll=statistics.median(received),
         first_ms=first,
+        times_ms=tuple(round(t, 1) for t in times),
     )
 
 

@@ -522,8 +522,8 @@ class Poller:
     def _start_read_ahead(self) -> None:
         """With read_ahead, after a poll: the new metric rows of the nodes due are read, merged and
         their series built on the metric reader's connection, READ_AHEAD_SHARE of the interval
-        between polls later, so that the next poll finds about half of its rows taken in already
-        and reads only those written since (at 5,000 nodes a poll sees about 9,000 new rows).
+        between polls later, so that the next poll finds most of its rows taken in already and
+        reads only those written since (at 5,000 nodes about 9,000 new rows come between two polls).
         The rows are as fresh in the next snapshot: the poll still reads all rows written up to it.
         A poll that begins before the read does not wait for it: the read is skipped."""
         if (not self._read_ahead or self._history_pending or self._conn is None or not self._pg_node_ids
