@@ -1,8 +1,9 @@
 """The new metric rows, read on a connection of their own while the poll's connection reads the rest.
 
-A poll's statements run one after another on its connection, and the server's
-work does not overlap the console's (psycopg's pipeline mode waits for every
-queued result at the first fetch). The new metric rows are the poll's biggest
+A poll's statements run one after another on its connection (four of them
+sent together: pg_reads.read_changes_at_once), and the server's work does
+not overlap the console's (psycopg's pipeline mode waits for every queued
+result at the first fetch). The new metric rows are the poll's biggest
 read and need nothing from its other reads: they are asked of the last poll's
 nodes (a node new in this poll is asked from the next), and metric rows are
 only ever added, so they need not share the others' snapshot. So from its
@@ -21,7 +22,9 @@ and the second connection is tried again RETRY_SECONDS later.
 
 While the short history is still loading (the polls after the first), the
 poller also loads the next batch of it here between polls, so that no poll
-waits for it (see Poller._start_history_batch).
+waits for it (see Poller._start_history_batch); once it has loaded, the
+console's poller reads the new metric rows here ahead of the next poll (see
+Poller._start_read_ahead).
 """
 
 from __future__ import annotations

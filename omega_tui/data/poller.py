@@ -5,10 +5,13 @@ memory and only node_metrics rows newer than each node's own watermark are
 read (late rows of a node are found, no row is read twice), and only of the
 nodes whose next sample is due, and of every node in turn (see
 MetricHistory.nodes_to_read). A poll is a constant number of statements
-(eight queries; one more for new open events (see open_events.py), one more
-when an open event left them or every RESOLVED_READ_SECONDS for the resolved
-ones), in one read-only REPEATABLE READ transaction so they agree with each
-other; nodes and live sessions are read incrementally too, see
+(eight queries, four of them sent together in one round trip (see
+pg_reads.read_changes_at_once); one more for new open events (see
+open_events.py), one more when an open event left them or every
+RESOLVED_READ_SECONDS for the resolved ones, one more for the metric rows
+read ahead between polls), in one read-only REPEATABLE READ transaction so
+they agree with each other (the metric rows, only ever added, excepted: see
+metric_reader.py); nodes and live sessions are read incrementally too, see
 live_tables.py; the first poll loads the short history of the first nodes
 shown, and so does the first poll after a gap: that of the others loads in
 batches between polls) and one Redis round trip
