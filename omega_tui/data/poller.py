@@ -86,7 +86,7 @@ HISTORY_FILL_POLLS = 5                   # the next polls that of the others, in
 HISTORY_BATCH_MIN = 100                  # (at least this many nodes each)
 RESOLVED_READ_SECONDS = 30.0             # the resolved events are read again at least this often
 READ_AHEAD_SHARE = 0.75                  # read_ahead: the new metric rows are read this share of the
-                                         # interval between polls after one ends (see _start_read_ahead)
+                                         # gap between polls after one ends (see _start_read_ahead)
 LATE_BATCH_SHARE = 0.5                   # a history batch still loading this share of the refresh after it began
                                          # when the next poll takes it did not fit between polls
 
@@ -154,8 +154,8 @@ class Poller:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._poll_begins = threading.Event()   # wakes a read-ahead still waiting (a poll began, close())
-        self._poll_started: float | None = None  # time.monotonic() when the last poll began
-        self._poll_interval = settings.refresh   # the time between the last two polls' beginnings
+        self._poll_ended: float | None = None    # time.monotonic() when the last poll ended
+        self._poll_gap = settings.refresh        # the time from the end of the poll before the last to its start
         self._reading_ahead = False              # a read-ahead was started after the last poll
         self._conn: psycopg.Connection | None = None
         self._redis: redis.Redis | None = None
@@ -200,6 +200,7 @@ class Poller:
                 return self._poll()
             finally:
                 self._end_transaction()
+                self._poll_ended = time.monotonic()
                 if self._closed.is_set():
                     self._close_stores()
                 elif not self._start_history_batch():
@@ -260,10 +261,8 @@ class Poller:
         now = self._clock()
         counts = {"sql": 0, "redis": 0, "rows": 0, "new": 0, "full": False}
         notices: list[str] = []
-        began = time.monotonic()
-        if self._poll_started is not None:
-            self._poll_interval = began - self._poll_started
-        self._poll_started = began
+        if self._poll_ended is not None:
+            self._poll_gap = time.monotonic() - self._poll_ended
         self._take_history_batch(counts)
         self._take_read_ahead(counts)
 
@@ -524,16 +523,17 @@ class Poller:
 
     def _start_read_ahead(self) -> None:
         """With read_ahead, after a poll: the new metric rows of the nodes due are read, merged and
-        their series built on the metric reader's connection, READ_AHEAD_SHARE of the interval
-        between polls later, so that the next poll finds most of its rows taken in already and
-        reads only those written since (at 5,000 nodes about 9,000 new rows come between two polls).
-        The rows are as fresh in the next snapshot: the poll still reads all rows written up to it.
-        A poll that begins before the read does not wait for it: the read is skipped."""
+        their series built on the metric reader's connection, READ_AHEAD_SHARE of the last gap
+        between two polls (from one's end to the next's start: the refresh interval, whatever a
+        poll's own duration) later, so that the next poll finds most of its rows taken in already
+        and reads only those written since (at 5,000 nodes about 9,000 new rows come between two
+        polls). The rows are as fresh in the next snapshot: the poll still reads all rows written up
+        to it. A poll that begins before the read does not wait for it: the read is skipped."""
         if (not self._read_ahead or self._history_pending or self._conn is None or not self._pg_node_ids
                 or not self._metric_reader.available):
             return
         node_ids = self._pg_node_ids
-        delay = READ_AHEAD_SHARE * self._poll_interval
+        delay = READ_AHEAD_SHARE * self._poll_gap
         self._poll_begins.clear()
         self._reading_ahead = True
         self._metric_reader.start(self._source.dsn, lambda conn: self._read_metrics_ahead(conn, node_ids, delay))
