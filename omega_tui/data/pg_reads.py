@@ -248,7 +248,14 @@ def pg_node(row, running: int = 0, live: int = 0, before: tuple | None = None) -
 
 def read_changes(db, since: int | None) -> tuple[int, int, int, bool, list[str]]:
     """(snapshot xmin mod 2^32, nodes, node_resources rows, users changed, live statuses)."""
-    return db.execute(CHANGES_SQL, {"since": since, "finished": list(FINISHED_SESSION_STATUSES)}).fetchone()
+    return _send_changes(db, since).fetchone()
+
+
+# The _send_* functions execute a statement and return its cursor: its rows are fetched at once, or,
+# in psycopg's pipeline mode, once the pipeline is synced (see read_changes_at_once).
+
+def _send_changes(db, since: int | None):
+    return db.execute(CHANGES_SQL, {"since": since, "finished": list(FINISHED_SESSION_STATUSES)})
 
 
 def fetch_in_chunks(cursor, chunk_rows: int = FETCH_CHUNK_ROWS) -> list[tuple]:
@@ -266,7 +273,11 @@ def read_node_rows(db, since: int | None = None) -> list[tuple]:
     two columns are None when none of the node's node_resources rows was written since."""
     if since is None:
         return fetch_in_chunks(db.execute(NODES_SQL, {"limit": MAX_NODES}, binary=True))
-    return fetch_in_chunks(db.execute(CHANGED_NODES_SQL, {"since": since}, binary=True))
+    return fetch_in_chunks(_send_changed_node_rows(db, since))
+
+
+def _send_changed_node_rows(db, since: int):
+    return db.execute(CHANGED_NODES_SQL, {"since": since}, binary=True)
 
 
 # --- sessions ---------------------------------------------------------------
@@ -339,14 +350,25 @@ def read_live_sessions(db, live: list[str]) -> list[Session]:
 
 def read_changed_sessions(db, since: int, live: list[str]) -> list[Session]:
     """Live sessions written since the snapshot xmin `since`, in any order."""
-    params = {"live": live, "since": since}
-    return [_session(row) for row in fetch_in_chunks(db.execute(CHANGED_SESSIONS_SQL, params))]
+    return _sessions_of(_send_changed_sessions(db, since, live))
+
+
+def _send_changed_sessions(db, since: int, live: list[str]):
+    return db.execute(CHANGED_SESSIONS_SQL, {"live": live, "since": since})
+
+
+def _sessions_of(cursor) -> list[Session]:
+    return [_session(row) for row in fetch_in_chunks(cursor)]
 
 
 def read_live_session_ids(db, live: list[str]) -> set[str] | None:
     """The ids of the sessions in the `live` statuses, at most MAX_SESSIONS of them; None when an id
     holds a comma (then read the sessions whole)."""
-    return _live_session_ids(db.execute(LIVE_SESSION_IDS_SQL, {"live": live, "limit": MAX_SESSIONS}))
+    return _live_session_ids(_send_live_session_ids(db, live))
+
+
+def _send_live_session_ids(db, live: list[str]):
+    return db.execute(LIVE_SESSION_IDS_SQL, {"live": live, "limit": MAX_SESSIONS})
 
 
 def _live_session_ids(cursor) -> set[str] | None:
@@ -374,13 +396,12 @@ def read_changes_at_once(db, since: int, live: list[str]) -> Changes:
     for the one before on its own: at 5,000 nodes, with the metric and Redis reads running in the
     poll's other threads, the four took 60 ms where the server's work is about 20."""
     with db.conn.pipeline():
-        changes = db.execute(CHANGES_SQL, {"since": since, "finished": list(FINISHED_SESSION_STATUSES)})
-        node_rows = db.execute(CHANGED_NODES_SQL, {"since": since}, binary=True)
-        sessions = db.execute(CHANGED_SESSIONS_SQL, {"live": live, "since": since})
-        live_ids = db.execute(LIVE_SESSION_IDS_SQL, {"live": live, "limit": MAX_SESSIONS})
+        changes = _send_changes(db, since)
+        node_rows = _send_changed_node_rows(db, since)
+        sessions = _send_changed_sessions(db, since, live)
+        live_ids = _send_live_session_ids(db, live)
     return Changes(changes=changes.fetchone(), node_rows=fetch_in_chunks(node_rows), live=live,
-                   sessions=[_session(row) for row in fetch_in_chunks(sessions)],
-                   live_ids=_live_session_ids(live_ids))
+                   sessions=_sessions_of(sessions), live_ids=_live_session_ids(live_ids))
 
 
 # --- events and acknowledgements ---------------------------------------------
