@@ -36,9 +36,9 @@ metric rows in another thread, on a second connection, while its own
 connection reads the rest (see metric_reader.py); that thread also loads the
 batches of short history between polls and, with read_ahead (the console's
 poller), reads the new metric rows ahead of the next poll (_start_read_ahead).
-What a poll takes from between polls counts in its PollStats. close() may be called from
-any thread and cancels the running PostgreSQL statements. Textual is never
-imported here.
+What a poll takes from between polls counts in its PollStats. close() may be
+called from any thread and cancels the running PostgreSQL statements. Textual
+is never imported here.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class Poller:
         self._closed = threading.Event()
         self._poll_begins = threading.Event()   # wakes a read-ahead still waiting (a poll began, close())
         self._poll_ended: float | None = None    # time.monotonic() when the last poll ended
-        self._poll_gap = settings.refresh        # the time from the end of the poll before the last to its start
+        self._poll_gap = settings.refresh        # the last gap between polls: from one's end to the next's start
         self._reading_ahead = False              # a read-ahead was started after the last poll
         self._conn: psycopg.Connection | None = None
         self._redis: redis.Redis | None = None
