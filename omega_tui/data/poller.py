@@ -112,6 +112,14 @@ def _unexpected(exc: Exception) -> str:
     return f"unexpected {type(exc).__name__} while reading{': ' + text[:200] if text else ''}"
 
 
+def _count_read(counts: dict, read: tuple[int, int, int]) -> None:
+    """Count in the poll a read of the metric reader's between polls: (rows, rows new, statements)."""
+    rows, new, statements = read
+    counts["sql"] += statements
+    counts["rows"] += rows
+    counts["new"] += new
+
+
 def open_poll_connection(settings, dsn: str | None, *, for_metrics: bool = False) -> psycopg.Connection:
     """A connection for the poller's reads (for_metrics: the metric reader's, see metric_reader.py).
 
@@ -559,10 +567,7 @@ class Poller:
             self._metric_reader.close()
             read = None
         if read is not None:
-            rows, new, statements = read
-            counts["sql"] += statements
-            counts["rows"] += rows
-            counts["new"] += new
+            _count_read(counts, read)
 
     def _start_history_batch(self) -> bool:
         """After a poll, while short histories are still to load: the next batch of them, read and
@@ -617,10 +622,7 @@ class Poller:
         if loaded is None:
             self._history_pending = loading + self._history_pending
             return
-        samples, new, statements = loaded
-        counts["sql"] += statements
-        counts["rows"] += samples
-        counts["new"] += new
+        _count_read(counts, loaded)
         if late:
             self._history_batch_late(len(loading))
         else:
