@@ -57,10 +57,13 @@ def _pause(seconds: float, stop: threading.Event | None) -> None:
         time.sleep(seconds)
 
 
-def measure_ours(settings: Settings, polls: int, every: float, stop: threading.Event | None = None
-                 ) -> tuple[PollFigures, ClusterSnapshot]:
-    """`polls` incremental polls of the real poller, one every `every` seconds, after its first poll."""
-    poller = Poller(settings, read_ahead=True)
+def measure_ours(settings: Settings, polls: int, every: float, stop: threading.Event | None = None,
+                 read_ahead: bool = True) -> tuple[PollFigures, ClusterSnapshot]:
+    """`polls` incremental polls of the real poller, one every `every` seconds, after its first poll.
+
+    With `read_ahead` (the console's own setting) a poll's counts include what was read ahead of
+    it, which depends on timing; without it they are the same on every run."""
+    poller = Poller(settings, read_ahead=read_ahead)
     try:
         started = time.perf_counter()
         snapshot = poller.poll()
