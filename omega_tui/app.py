@@ -33,7 +33,7 @@ from textual.worker import Worker, WorkerState  # noqa: E402
 
 from omega_tui.activity import Activity  # noqa: E402
 from omega_tui.commands import ClusterCommands  # noqa: E402
-from omega_tui.config import Settings  # noqa: E402
+from omega_tui.config import DEFAULT_THEME, Settings  # noqa: E402
 from omega_tui.confirmation import Confirmation  # noqa: E402
 from omega_tui.data.actions import ActionResult, current_actor  # noqa: E402
 from omega_tui.data.models import ClusterSnapshot, NodeDetail  # noqa: E402
@@ -45,7 +45,7 @@ from omega_tui.screens.confirm import ConfirmScreen  # noqa: E402
 from omega_tui.screens.console_screen import ConsoleScreen  # noqa: E402
 from omega_tui.screens.help import HelpScreen  # noqa: E402
 from omega_tui.screens.overview import OverviewScreen  # noqa: E402
-from omega_tui.theme_files import DEFAULT_THEME, ThemeError, load_themes  # noqa: E402
+from omega_tui.theme_files import load_themes, unknown_theme  # noqa: E402
 from omega_tui.widgets.safe_text import clean  # noqa: E402
 from omega_tui.widgets.status_line import PollState  # noqa: E402
 
@@ -157,7 +157,7 @@ class OmegaApp(App):
             self.register_theme(loaded)
         wanted = theme or self.settings.theme or DEFAULT_THEME
         if wanted not in self.available_themes:
-            raise ThemeError(f"unknown theme '{wanted}' (known: {', '.join(sorted(self.available_themes))})")
+            raise unknown_theme(wanted, self.available_themes)
         self.theme = wanted
         keymap = {k: v for k, v in self.settings.keys.items() if isinstance(k, str) and isinstance(v, str)}
         if keymap:

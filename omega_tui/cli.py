@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from omega_tui import __version__
-from omega_tui.config import ConfigError, Settings, resolve
+from omega_tui.config import DEFAULT_THEME, ConfigError, Settings, resolve
 from omega_tui.data.connect import StoreError
 from omega_tui.masking import mask_dsn
 
@@ -326,6 +326,17 @@ def _console_source(args: argparse.Namespace, settings: Settings):
     return Poller(settings, read_ahead=True)
 
 
+def _check_theme(theme: str) -> None:
+    """A theme other than the bundled default is checked before anything is polled."""
+    if theme != DEFAULT_THEME:
+        from omega_tui.theme_files import ThemeError, check_theme_name
+
+        try:
+            check_theme_name(theme)
+        except ThemeError as exc:
+            raise CommandError(str(exc)) from None
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -334,6 +345,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         settings = replace(settings, refresh=args.refresh)
     if args.read_only:
         settings = replace(settings, read_only=True)
+    _check_theme(args.theme or settings.theme)
     source = _console_source(args, settings)
     if not args.fixed_data:
         from omega_tui.first_poll import FirstPollAhead
@@ -359,6 +371,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     settings = settings_from(args)
+    _check_theme(args.theme or settings.theme)
     source = _console_source(args, settings)
     from omega_tui.app import ScreenshotError, screenshot
     from omega_tui.theme_files import ThemeError

@@ -42,6 +42,9 @@ class ConfigError(Exception):
     """The configuration is unusable; the message says where and why."""
 
 
+DEFAULT_THEME = "omega-dark"   # bundled (themes/omega-dark.toml)
+
+
 @dataclass(frozen=True, slots=True)
 class Threshold:
     value: float
@@ -69,7 +72,7 @@ class Settings:
     redis_url: str | None = None
     profile: str | None = None
     refresh: float = 2.0
-    theme: str = "omega-dark"
+    theme: str = DEFAULT_THEME
     read_only: bool = False
     operator: str | None = None
     connect_timeout: float = 5.0

@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from textual.color import Color, ColorParseError
-from textual.theme import Theme
+from textual.theme import BUILTIN_THEMES, Theme
 
 from omega_tui.config import user_config_dir
 
-DEFAULT_THEME = "omega-dark"
 _COLOUR_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent",
                   "foreground", "background", "surface", "panel", "boost")
 _OTHER_FIELDS = {"name": str, "dark": bool, "luminosity_spread": (int, float), "text_alpha": (int, float),
@@ -98,3 +97,15 @@ def load_themes(
                 continue
             themes[theme.name] = theme
     return themes
+
+
+def unknown_theme(name: str, known) -> ThemeError:
+    return ThemeError(f"unknown theme '{name}' (known: {', '.join(sorted(known))})")
+
+
+def check_theme_name(name: str) -> None:
+    """Raises ThemeError when no theme is called `name`: Textual's own, bundled or the user's (the
+    console checks before it polls, so that a mistyped --theme reads nothing)."""
+    known = set(BUILTIN_THEMES) | set(load_themes(warn=lambda warning: None))
+    if name not in known:
+        raise unknown_theme(name, known)

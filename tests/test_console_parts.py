@@ -12,7 +12,7 @@ from omega_tui.cli import main
 from omega_tui.data.metric_history import to_micros
 from omega_tui.data.models import AlertKind, MetricSeries
 from omega_tui.fixed_source import FIXED_TAKEN_AT, FixedSource
-from omega_tui.theme_files import ThemeError, bundled_theme_dir, load_theme_file, load_themes
+from omega_tui.theme_files import ThemeError, bundled_theme_dir, check_theme_name, load_theme_file, load_themes
 from omega_tui.widgets.formatting import coarse_duration, duration, metric_value
 from omega_tui.widgets import status_words
 from omega_tui.widgets.keyed_table import ColumnSpec, fit_columns
@@ -217,6 +217,30 @@ def test_cli_snapshot_renders_a_screen_headless(tmp_path, capsys):
     assert main(["snapshot", "--fixed-data", "--screen", "bogus", "--out", str(out)]) == 2
     assert main(["console", "--fixed-data", "--theme", "no-such-theme"]) == 2
     assert "unknown theme 'no-such-theme'" in capsys.readouterr().err
+
+
+def test_theme_names_are_checked_against_textuals_bundled_and_user_themes(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "omega-tui" / "themes").mkdir(parents=True)
+    (tmp_path / "omega-tui" / "themes" / "mine.toml").write_text('name = "mine"\nprimary = "#112233"\n')
+    for name in ("omega-light", "nord", "mine"):
+        check_theme_name(name)
+    with pytest.raises(ThemeError, match="unknown theme 'yours' .*mine.*omega-light"):
+        check_theme_name("yours")
+
+
+def test_a_console_or_snapshot_with_an_unknown_theme_fails_before_it_polls(monkeypatch, tmp_path, capsys):
+    from omega_tui.data.poller import Poller
+
+    monkeypatch.setenv("OMEGA_TUI_CONFIG", str(tmp_path / "none.toml"))
+    polled = []
+    monkeypatch.setattr(Poller, "poll", lambda self: polled.append(self))
+    dsn = "postgresql://omega@127.0.0.1:1/omega"
+    assert main(["console", "--dsn", dsn, "--theme", "no-such-theme"]) == 2
+    assert "unknown theme 'no-such-theme'" in capsys.readouterr().err
+    assert main(["snapshot", "--dsn", dsn, "--theme", "no-such-theme", "--out", str(tmp_path / "x.svg")]) == 2
+    assert "unknown theme 'no-such-theme'" in capsys.readouterr().err
+    assert not polled
 
 
 def test_cli_console_is_the_default_command(monkeypatch, tmp_path, capsys):
