@@ -69,6 +69,6 @@ def test_an_unchanged_poll_gives_the_same_view():
     assert held.view() is view
     changed = _session(3, rng, 60 - 3)
     original = view.by_id[changed.session_id]
-    held.update([changed])
+    held.update([changed], set(view.by_id))
     assert held.view() is not view and held.view().by_id[changed.session_id] is changed
     assert view.by_id[changed.session_id] is original   # a view handed out is never changed

@@ -79,10 +79,11 @@ class HeldSessions:
         """How many sessions update(changed, still_live) would leave."""
         return len((self._by_id.keys() | {s.session_id for s in changed}) & still_live)
 
-    def update(self, changed: list[Session], still_live: set[str] | None = None) -> None:
-        """Take in the sessions that changed or came; keep only `still_live` ids (None: all)."""
+    def update(self, changed: list[Session], still_live: set[str]) -> None:
+        """Take in the sessions that changed or came; keep only those whose ids are `still_live` (the
+        live ids read with the changes: a held session not among them finished or was deleted)."""
         by_id = self._by_id
-        if not changed and (still_live is None or by_id.keys() <= still_live):
+        if not changed and by_id.keys() <= still_live:
             return
         resort = False
         newest = session_order(next(reversed(by_id.values()))) if by_id else None
@@ -99,9 +100,8 @@ class HeldSessions:
                     newest = order
             by_id[session.session_id] = session
             self._count(session, 1)
-        if still_live is not None:
-            for session_id in by_id.keys() - still_live:
-                self._count(by_id.pop(session_id), -1)
+        for session_id in by_id.keys() - still_live:
+            self._count(by_id.pop(session_id), -1)
         if resort:
             self._sort()
         self._view = None
