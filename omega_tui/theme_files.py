@@ -106,6 +106,8 @@ def unknown_theme(name: str, known) -> ThemeError:
 def check_theme_name(name: str) -> None:
     """Raises ThemeError when no theme is called `name`: Textual's own, bundled or the user's (the
     console checks before it polls, so that a mistyped --theme reads nothing)."""
-    known = set(BUILTIN_THEMES) | set(load_themes(warn=lambda warning: None))
+    unusable: list[str] = []   # user theme files that could not be loaded: the one meant may be among them
+    known = set(BUILTIN_THEMES) | set(load_themes(warn=unusable.append))
     if name not in known:
-        raise unknown_theme(name, known)
+        error = unknown_theme(name, known)
+        raise ThemeError("; ".join([str(error), *unusable])) if unusable else error

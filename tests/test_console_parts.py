@@ -227,6 +227,9 @@ def test_theme_names_are_checked_against_textuals_bundled_and_user_themes(monkey
         check_theme_name(name)
     with pytest.raises(ThemeError, match="unknown theme 'yours' .*mine.*omega-light"):
         check_theme_name("yours")
+    (tmp_path / "omega-tui" / "themes" / "yours.toml").write_text('name = "yours"\n')   # no primary colour
+    with pytest.raises(ThemeError, match="unknown theme 'yours' .*; theme file .*yours.toml: 'primary' is required"):
+        check_theme_name("yours")
 
 
 def test_a_console_or_snapshot_with_an_unknown_theme_fails_before_it_polls(monkeypatch, tmp_path, capsys):
