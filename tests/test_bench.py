@@ -216,6 +216,7 @@ def test_measuring_an_existing_cluster_writes_nothing(dsn, redis_url, cluster):
     assert set(result) == {"nodes", "ours", "naive", "naive_ratio", "overview_update", "key_latency", "terminal"}
     keys = result["key_latency"]
     assert keys["presses"] == 5 and keys["polls_meanwhile"] >= 1 and 0 < keys["median_ms"] <= keys["max_ms"]
+    assert len(keys["times_ms"]) == 5 and max(keys["times_ms"]) == round(keys["max_ms"], 1)
     assert state() == before
 
 

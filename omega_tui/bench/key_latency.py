@@ -92,4 +92,4 @@ def key_latency_ms(settings: Settings, presses: int = 40, seed: int = 1) -> dict
     if not times:
         return {"median_ms": None, "p95_ms": None, "max_ms": None, **figures}
     return {"median_ms": statistics.median(times), "p95_ms": percentile(times, 0.95), "max_ms": max(times),
-            **figures}
+            **figures, "times_ms": [round(t, 1) for t in times]}   # in order: when an outlier came
