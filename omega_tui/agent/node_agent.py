@@ -227,7 +227,7 @@ class NodeAgent:
                     cur.executemany(
                         """INSERT INTO system_events (event_id, timestamp, event_type, severity, source_component,
                                                       source_node_id, message, details)
-                           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING""",
+                           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
                         [(e.event_uuid, e.at, e.event_type, e.severity, SOURCE_COMPONENT, self.node_id, e.message,
                           Jsonb(e.details)) for e in events],
                     )
