@@ -39,6 +39,12 @@ def gone(db, application_name: str, timeout: float = 10.0) -> bool:
     return True
 
 
+def sleeping(db) -> bool:
+    """Whether the metric connection is in the tests' pg_sleep() (not still being set up: its first
+    statements show as active too)."""
+    return any(state == "active" and wait == "Timeout" for _, state, wait in backends(db, METRICS_APP))
+
+
 def wait_until(condition, failure: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -162,6 +168,26 @@ def test_close_from_another_thread_cancels_a_running_metric_read(dsn, redis_url,
     assert gone(db, METRICS_APP)
 
 
+def test_a_read_cancelled_while_its_connection_opens_never_begins(dsn):
+    opening, go = threading.Event(), threading.Event()
+
+    def slow_open(dsn_):
+        opening.set()
+        assert go.wait(20)
+        return psycopg.connect(dsn_, autocommit=True)
+
+    reads = []
+    reader = metric_reader.MetricReader(slow_open)
+    reader.start(dsn, lambda conn: reads.append(conn.execute("SELECT 1").fetchone()))
+    assert opening.wait(20)
+    reader.close()   # no statement to cancel yet: the read must not begin once the connection opens
+    go.set()
+    reader.wait()
+    assert reads == [] and reader.connection is None   # and the connection, opened late, was closed
+    with pytest.raises(metric_reader.ReadCancelled):
+        reader.result()
+
+
 def test_the_rest_of_the_short_history_loads_between_polls_on_the_metric_connection(
         dsn, redis_url, db, clock, monkeypatch):
     from omega_tui.data import pg_reads
@@ -255,8 +281,7 @@ def test_close_cancels_a_history_batch_running_between_polls(dsn, redis_url, db,
     monkeypatch.setattr(pg_reads, "read_recent_metrics", slow_between_polls)
     poller = Poller(Settings(dsn=dsn, redis_url=redis_url, statement_timeout=120), clock=clock)
     poller.poll()
-    wait_until(lambda: any(state == "active" for _, state, _ in backends(db, METRICS_APP)),
-               "the history batch never started")
+    wait_until(lambda: sleeping(db), "the history batch never started")
     batch = poller._history_batch
     started = time.monotonic()
     poller.close()
@@ -286,8 +311,7 @@ def test_a_history_batch_whose_connection_dies_is_loaded_by_a_later_one(dsn, red
     poller = Poller(Settings(dsn=dsn, redis_url=redis_url, statement_timeout=120), clock=clock)
     try:
         poller.poll()
-        wait_until(lambda: any(state == "active" for _, state, _ in backends(db, METRICS_APP)),
-                   "the history batch never started")
+        wait_until(lambda: sleeping(db), "the history batch never started")
         [(pid, _, _)] = backends(db, METRICS_APP)
         assert db.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
         batch = poller._history_batch

@@ -41,6 +41,10 @@ RETRY_SECONDS = 60.0
 CLOSE_WAIT_SECONDS = 0.5   # close() waits this long for a cancelled read; after that the read closes it
 
 
+class ReadCancelled(Exception):
+    """cancel() (or close()) came while the connection was being opened: the read never began."""
+
+
 class MetricReader:
     """One read at a time: start(), then result() from the same thread (the poll's)."""
 
@@ -78,6 +82,10 @@ class MetricReader:
         try:
             if self._conn is None:
                 self._conn = self._open(dsn)
+            if self.cancelled:
+                # There was no statement to cancel yet: the read would have run to its end (up to the
+                # statement timeout) after close() returned.
+                raise ReadCancelled("cancelled while its connection was being opened")
             self._outcome = (True, read(self._conn))
         except BaseException as exc:  # noqa: BLE001 - handed to the poll's thread by result()
             self._outcome = (False, exc)
