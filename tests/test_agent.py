@@ -81,6 +81,20 @@ def test_agent_registers_once_and_writes_the_contract(dsn, redis_url, tmp_path, 
                       " AND event_type = 'node_registered' AND source_node_id = %s", (node_id,))[0][0] == 1
 
 
+def test_agent_writes_events_whatever_key_system_events_has(dsn, redis_url, tmp_path, hostname):
+    # On TimescaleDB, migrate makes the key (event_id, timestamp) (a hypertable's keys hold its time
+    # column); an insert naming (event_id) as its conflict target fails there, every tick.
+    with psycopg.connect(dsn) as conn:
+        conn.execute("ALTER TABLE system_events DROP CONSTRAINT system_events_pkey")
+        conn.execute("ALTER TABLE system_events ADD PRIMARY KEY (event_id, timestamp)")
+    with new_agent(dsn, redis_url, tmp_path / "buffer.sqlite3", hostname) as agent:
+        first = agent.tick(T0)
+        assert first.postgres_ok and first.problems == []
+        assert agent.tick(T0 + timedelta(seconds=5)).postgres_ok
+    assert query(dsn, "SELECT count(*) FROM system_events WHERE event_type = 'node_registered'"
+                      " AND source_node_id = %s", (first.node_id,))[0][0] == 1
+
+
 def test_buffer_tables_are_the_seed_tables_plus_named_columns(tmp_path):
     path = tmp_path / "buffer.sqlite3"
     buffer = SampleBuffer(path)
