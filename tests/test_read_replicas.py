@@ -6,6 +6,7 @@ it is back.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -253,7 +254,8 @@ def test_check_and_db_status_show_the_replicas(dsn, replica_dsn, redis_url, caps
                  "--connect-timeout", "1"])
     out, err = capsys.readouterr()
     assert code == 1
-    assert "read replica 127.0.0.1:" in out and "in recovery, 0.0 s behind its primary" in out
+    # The lag is whatever replay is at (0.0 once caught up; CI once caught it mid-replay): its form is checked.
+    assert re.search(r"read replica 127\.0\.0\.1:\d+/\w+: PostgreSQL [\d.]+, in recovery, \d+\.\d s behind its primary", out), out
     assert err.count("\n") == 1 and "problem: read replica 127.0.0.1:2/omega:" in err
     assert "pw-replica-secret" not in out + err
     assert main(["db", "status", "--dsn", dsn, "--read-dsn", replica_dsn]) == 0
