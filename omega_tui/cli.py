@@ -326,7 +326,7 @@ def _console_source(args: argparse.Namespace, settings: Settings):
     return Poller(settings, read_ahead=True)
 
 
-def _check_theme(theme: str) -> None:
+def check_theme(theme: str) -> None:
     """A theme other than the bundled default is checked before anything is polled."""
     if theme != DEFAULT_THEME:
         from omega_tui.theme_files import ThemeError, check_theme_name
@@ -345,7 +345,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         settings = replace(settings, refresh=args.refresh)
     if args.read_only:
         settings = replace(settings, read_only=True)
-    _check_theme(args.theme or settings.theme)
+    check_theme(args.theme or settings.theme)
     source = _console_source(args, settings)
     if not args.fixed_data:
         from omega_tui.first_poll import FirstPollAhead
@@ -371,7 +371,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     settings = settings_from(args)
-    _check_theme(args.theme or settings.theme)
+    check_theme(args.theme or settings.theme)
     source = _console_source(args, settings)
     from omega_tui.app import ScreenshotError, screenshot
     from omega_tui.theme_files import ThemeError

@@ -232,7 +232,7 @@ def test_theme_names_are_checked_against_textuals_bundled_and_user_themes(monkey
         check_theme_name("yours")
 
 
-def test_a_console_or_snapshot_with_an_unknown_theme_fails_before_it_polls(monkeypatch, tmp_path, capsys):
+def test_a_console_snapshot_or_demo_with_an_unknown_theme_fails_before_it_reads_or_starts_anything(monkeypatch, tmp_path, capsys):
     from omega_tui.data.poller import Poller
 
     monkeypatch.setenv("OMEGA_TUI_CONFIG", str(tmp_path / "none.toml"))
@@ -244,6 +244,11 @@ def test_a_console_or_snapshot_with_an_unknown_theme_fails_before_it_polls(monke
     assert main(["snapshot", "--dsn", dsn, "--theme", "no-such-theme", "--out", str(tmp_path / "x.svg")]) == 2
     assert "unknown theme 'no-such-theme'" in capsys.readouterr().err
     assert not polled
+    (tmp_path / "bad.toml").write_text('theme = "no-such-theme"\n')   # the demo's theme is the configured one
+    monkeypatch.setenv("OMEGA_TUI_CONFIG", str(tmp_path / "bad.toml"))
+    assert main(["demo", "--dir", str(tmp_path / "demo")]) == 2
+    assert "unknown theme 'no-such-theme'" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()   # no server started, no history written
 
 
 def test_cli_console_is_the_default_command(monkeypatch, tmp_path, capsys):

@@ -37,7 +37,7 @@ def start_servers(root: Path) -> tuple[EmbeddedPostgres, EmbeddedRedis]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from omega_tui.cli import CommandError
+    from omega_tui.cli import CommandError, check_theme
 
     root = Path(args.dir) if args.dir else demo_dir()
     if args.stop:
@@ -45,6 +45,7 @@ def run_demo(args: argparse.Namespace) -> int:
         EmbeddedRedis(root).stop()
         print(f"demo servers in {root} stopped")
         return 0
+    check_theme(configured_theme())   # a theme that does not exist: said now, not after the backfill
     if args.fresh and root.exists():
         EmbeddedPostgres(root).stop()
         EmbeddedRedis(root).stop()
@@ -172,6 +173,15 @@ def open_console(pg, rd, root: Path, log: DemoLog, stop: threading.Event) -> int
         log.echo = False  # the console owns the terminal now
         return run_console(demo_settings(pg, rd))
     return wait_for_ctrl_c(stop, root)
+
+
+def configured_theme() -> str:
+    from omega_tui.config import DEFAULT_THEME, ConfigError, resolve
+
+    try:
+        return resolve().theme
+    except ConfigError:   # the config file is ignored (said when the console opens)
+        return DEFAULT_THEME
 
 
 def demo_settings(pg, rd):
