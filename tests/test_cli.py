@@ -6,9 +6,7 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
