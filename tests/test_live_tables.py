@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 import cluster_data as cd
@@ -210,6 +211,25 @@ def test_renamed_node_and_user_show_in_the_sessions(poller, db):
     session = by_name(snap)["train"]
     assert (session.node_hostname, session.username) == ("gpu-99", "bob")
     assert [n.hostname for n in snap.nodes] == ["gpu-99"]
+
+
+def test_a_users_row_written_while_a_transaction_is_open_elsewhere_reads_again_only_for_a_new_name(poller, db, dsn):
+    user = cd.add_user(db, "alice")
+    cd.add_session(db, user, "train", status="running", node_id=cd.add_node(db, "gpu-01"))
+    poller.poll()
+    other = psycopg.connect(dsn)
+    other.execute("SELECT txid_current()")   # a long report, say: it holds the snapshot's xmin back
+    try:
+        db.execute("UPDATE users SET email = 'alice@example.org' WHERE user_id = %s", (user,))   # not its name
+        incremental_poll(poller)
+        incremental_poll(poller)   # the row is still "written since" the held-back xmin
+        db.execute("UPDATE users SET username = 'bob' WHERE user_id = %s", (user,))
+        snap = poller.poll()
+        assert poller._live_tables.full and by_name(snap)["train"].username == "bob"
+        incremental_poll(poller)
+    finally:
+        other.rollback()
+        other.close()
 
 
 def test_a_change_committed_by_a_transaction_in_progress_at_the_last_poll_is_not_missed(poller, db, dsn, clock):

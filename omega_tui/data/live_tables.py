@@ -9,7 +9,7 @@ find, so the poll also counts nodes and node_resources rows and reads
 everything again when the counts disagree with what is held, and reads the
 ids of the live sessions (those that finished or were deleted are the held
 ones not among them). Everything is also read again on a new connection
-(another server's snapshot), when users changed (usernames are joined into
+(another server's snapshot), when a username changed (they are joined into
 sessions), when a node's hostname changed or a node came or went (order,
 joined hostnames), and every FULL_READ_SECONDS as a safety net.
 """
@@ -44,6 +44,7 @@ class LiveTables:
         self._built: dict[str, tuple] = {}        # node -> (row, running, live, PgNode): reused while unchanged
         self._positions: dict[str, int] = {}      # node -> its place in self.nodes
         self._held = HeldSessions()
+        self._users = None                        # the users' sum of ids and names last read (see CHANGES_SQL)
 
     def read(self, db) -> None:
         """One poll's reads, in the caller's transaction. Raises psycopg errors; then nothing changes."""
@@ -55,10 +56,10 @@ class LiveTables:
         if since is not None and conn is not None and self._live is not None:
             # The usual poll: its statements in one round trip, the sessions with the last live statuses.
             at_once = pg_reads.read_changes_at_once(db, since, self._live)
-            snapshot, node_count, resource_count, users_changed, live = at_once.changes
+            snapshot, node_count, resource_count, users, live = at_once.changes
         else:
-            snapshot, node_count, resource_count, users_changed, live = pg_reads.read_changes(db, since)
-        if users_changed or node_count > pg_reads.MAX_NODES:
+            snapshot, node_count, resource_count, users, live = pg_reads.read_changes(db, since)
+        if users != self._users or node_count > pg_reads.MAX_NODES:
             since = None   # usernames are joined into sessions; only the first MAX_NODES are followed
 
         rows, written, resources = self._read_nodes(db, since, at_once.node_rows if at_once is not None else None)
@@ -77,7 +78,7 @@ class LiveTables:
             self._full_at = self._clock()
             self._other_resources = other_resources
         self.full = since is None
-        self._since, self._conn, self._live = snapshot, conn, live
+        self._since, self._conn, self._live, self._users = snapshot, conn, live, users
         self._rows, self._resources = rows, resources
         if changes is None:
             self._held.replace_all(every_session)
