@@ -232,6 +232,21 @@ def test_a_users_row_written_while_a_transaction_is_open_elsewhere_reads_again_o
         other.close()
 
 
+def test_rows_read_again_unchanged_while_a_transaction_is_open_elsewhere_keep_their_nodes(poller, db, dsn):
+    other = psycopg.connect(dsn)
+    other.execute("SELECT txid_current()")   # the snapshot's xmin stays here: every row written since comes back
+    try:
+        a, b = cd.add_node(db, "a"), cd.add_node(db, "b")
+        before = {n.hostname: n for n in poller.poll().nodes}
+        db.execute("UPDATE nodes SET last_heartbeat = now() WHERE node_id = %s", (b,))
+        after = {n.hostname: n for n in incremental_poll(poller).nodes}
+        assert after["a"] is before["a"] and after["b"] is not before["b"]   # a's row came back as it was
+        assert incremental_poll(poller).nodes[0] is after["a"]
+    finally:
+        other.rollback()
+        other.close()
+
+
 def test_a_change_committed_by_a_transaction_in_progress_at_the_last_poll_is_not_missed(poller, db, dsn, clock):
     user = cd.add_user(db)
     a = cd.add_node(db, "a")
