@@ -236,7 +236,8 @@ def test_rows_read_again_unchanged_while_a_transaction_is_open_elsewhere_keep_th
     other = psycopg.connect(dsn)
     other.execute("SELECT txid_current()")   # the snapshot's xmin stays here: every row written since comes back
     try:
-        a, b = cd.add_node(db, "a"), cd.add_node(db, "b")
+        cd.add_node(db, "a")
+        b = cd.add_node(db, "b")
         before = {n.hostname: n for n in poller.poll().nodes}
         db.execute("UPDATE nodes SET last_heartbeat = now() WHERE node_id = %s", (b,))
         after = {n.hostname: n for n in incremental_poll(poller).nodes}
