@@ -50,7 +50,7 @@ def test_the_sessions_query_can_use_the_status_index(dsn):
         conn.execute("SET enable_seqscan = off")
         plan = "\n".join(row[0] for row in conn.execute(
             "EXPLAIN " + pg_reads.CHANGES_SQL,
-            {"since": None, "finished": list(FINISHED_SESSION_STATUSES)}))
+            {"finished": list(FINISHED_SESSION_STATUSES)}))
         plan += "\n".join(row[0] for row in conn.execute(
             "EXPLAIN " + pg_reads.SESSIONS_SQL, {"live": ["pending", "preempted"], "limit": pg_reads.MAX_SESSIONS}))
     assert "idx_sessions_status" in plan

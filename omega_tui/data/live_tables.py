@@ -58,7 +58,7 @@ class LiveTables:
             at_once = pg_reads.read_changes_at_once(db, since, self._live)
             snapshot, node_count, resource_count, users, live = at_once.changes
         else:
-            snapshot, node_count, resource_count, users, live = pg_reads.read_changes(db, since)
+            snapshot, node_count, resource_count, users, live = pg_reads.read_changes(db)
         if users != self._users or node_count > pg_reads.MAX_NODES:
             since = None   # usernames are joined into sessions; only the first MAX_NODES are followed
 

@@ -251,17 +251,17 @@ def pg_node(row, running: int = 0, live: int = 0, before: tuple | None = None) -
     return PgNode(node_id, as_time(updated_at), fields)
 
 
-def read_changes(db, since: int | None) -> tuple[int, int, int, bool, list[str]]:
+def read_changes(db) -> tuple[int, int, int, int, list[str]]:
     """(snapshot xmin mod 2^32, nodes, node_resources rows, a sum of the users' ids and names (it
     changes when a username does), live statuses)."""
-    return _send_changes(db, since).fetchone()
+    return _send_changes(db).fetchone()
 
 
 # The _send_* functions execute a statement and return its cursor: its rows are fetched at once, or,
 # in psycopg's pipeline mode, once the pipeline is synced (see read_changes_at_once).
 
-def _send_changes(db, since: int | None):
-    return db.execute(CHANGES_SQL, {"since": since, "finished": list(FINISHED_SESSION_STATUSES)})
+def _send_changes(db):
+    return db.execute(CHANGES_SQL, {"finished": list(FINISHED_SESSION_STATUSES)})
 
 
 def fetch_in_chunks(cursor, chunk_rows: int = FETCH_CHUNK_ROWS) -> list[tuple]:
@@ -402,7 +402,7 @@ def read_changes_at_once(db, since: int, live: list[str]) -> Changes:
     for the one before on its own: at 5,000 nodes, with the metric and Redis reads running in the
     poll's other threads, the four took 60 ms where the server's work is about 20."""
     with db.conn.pipeline():
-        changes = _send_changes(db, since)
+        changes = _send_changes(db)
         node_rows = _send_changed_node_rows(db, since)
         sessions = _send_changed_sessions(db, since, live)
         live_ids = _send_live_session_ids(db, live)
