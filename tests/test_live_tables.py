@@ -6,6 +6,7 @@ an incremental one (not a full re-read), shows it.
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -14,6 +15,7 @@ import pytest
 import cluster_data as cd
 from omega_tui.config import Settings
 from omega_tui.data import actions
+from omega_tui.data.models import Heartbeat, MetricSeries, Node, Reachability, node_from_postgres
 from omega_tui.data.pg_reads import pg_node
 from omega_tui.data.poller import Poller
 
@@ -155,6 +157,22 @@ def test_a_node_rebuilt_from_its_previous_row_is_the_node_its_new_row_gives():
         rebuilt = pg_node(new, 2, 3, before=before)
         fresh = pg_node(new, 2, 3)
         assert (rebuilt.node_id, rebuilt.updated_at, rebuilt.fields) == (fresh.node_id, fresh.updated_at, fresh.fields)
+
+
+def test_a_node_built_from_its_postgres_fields_is_the_node_the_constructor_gives():
+    # node_from_postgres() sets the slots itself: every field must be set, each to the constructor's value.
+    then = datetime(2026, 1, 1, tzinfo=UTC)
+    row = ("id-a", "a", "10.0.0.1", "cpu", "active", 8, 32.0, 100.0, 0, None, '{"rack": "r1"}', then, then,
+           '[["cpu", 2, 8, "cores"]]', 1)
+    fields = pg_node(row, 2, 3).fields
+    heartbeat = Heartbeat(then, "active", 0.5)
+    series = (MetricSeries("cpu_percent", "%", 50.0, then, (50.0,), ()),)
+    built = node_from_postgres(fields, Reachability.LIVE, heartbeat, series)
+    constructed = Node(**fields, reachability=Reachability.LIVE, heartbeat=heartbeat, metrics=series)
+    assert built == constructed
+    assert [getattr(built, f.name) for f in dataclass_fields(Node)] == [
+        getattr(constructed, f.name) for f in dataclass_fields(Node)]
+    assert built.in_postgres and built.sessions_total == 3 and built.metrics is series
 
 
 def test_sessions_come_change_finish_and_go_with_the_nodes_counts(poller, db, clock):

@@ -10,7 +10,7 @@ exception.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import NamedTuple
@@ -138,6 +138,31 @@ class Node:
     @property
     def known_status(self) -> bool:
         return self.status in NODE_STATUSES
+
+
+# Node's own fields, set by node_from_postgres(); the others come from PostgreSQL (PgNode.fields).
+_LIVE_FIELDS = ("reachability", "heartbeat", "metrics", "in_postgres")
+_SET_POSTGRES_FIELDS = tuple((f.name, getattr(Node, f.name).__set__)
+                             for f in fields(Node) if f.name not in _LIVE_FIELDS)
+_SET_LIVE_FIELDS = tuple(getattr(Node, name).__set__ for name in _LIVE_FIELDS)
+_new_object = object.__new__
+
+
+def node_from_postgres(postgres_fields: dict, reachability: Reachability, heartbeat: Heartbeat | None,
+                       metrics: tuple[MetricSeries, ...]) -> Node:
+    """Node(**postgres_fields, reachability=..., heartbeat=..., metrics=...), for a node PostgreSQL
+    lists (`postgres_fields` holds every other field), in half the time: its slots are set one by one,
+    without the frozen dataclass's __init__ (object.__setattr__ per field). One is built for every
+    changed node of every poll (1,500 a poll at 5,000 nodes)."""
+    node = _new_object(Node)
+    for name, set_field in _SET_POSTGRES_FIELDS:
+        set_field(node, postgres_fields[name])
+    set_reachability, set_heartbeat, set_metrics, set_in_postgres = _SET_LIVE_FIELDS
+    set_reachability(node, reachability)
+    set_heartbeat(node, heartbeat)
+    set_metrics(node, metrics)
+    set_in_postgres(node, True)
+    return node
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from itertools import compress
 from operator import is_not
 
 from omega_tui.data.metric_history import MetricHistory
-from omega_tui.data.models import Node, Reachability
+from omega_tui.data.models import Node, Reachability, node_from_postgres
 from omega_tui.data.redis_live import live_until, reachability
 from omega_tui.key_priority import taking_turns
 
@@ -131,5 +131,5 @@ def _entry(pg_node, heartbeat, before: tuple | None, asked: bool, history: Metri
             and before[3] is metrics):
         return before
     return (pg_node, heartbeat, state, metrics,
-            Node(**pg_node.fields, reachability=state, heartbeat=heartbeat, metrics=metrics),
+            node_from_postgres(pg_node.fields, state, heartbeat, metrics),
             live_until(heartbeat) if state is _LIVE else None)
