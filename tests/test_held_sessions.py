@@ -54,6 +54,8 @@ def test_sessions_kept_from_changes_match_a_fresh_count():
             live.pop(session_id, None)
         still_live = set(live)   # the poller reads the live ids every poll
         assert held.count_after(changed, still_live) == len(live)
+        # A live id neither held nor among the changes (a session the changes missed) is not counted.
+        assert held.count_after(changed, still_live | {"not-held"}) == len(live)
         held.update(changed, still_live)
         _assert_as_counted(held, live)
     assert len(live) > 20
