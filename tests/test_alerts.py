@@ -379,3 +379,41 @@ def test_alerts_followed_node_by_node_match_alerts_built_from_every_node():
         seen |= {a.alert_id for a in one}
     assert seen == {"threshold:hot:cpu_percent", "unreachable:gone", "unreachable:stale", "node_failed:failed",
                     "unreachable:new", "node_failed:other", "unreachable:hot"}
+
+
+def test_acknowledgements_applied_again_follow_each_change_and_keep_unchanged_alerts():
+    # with_acks() keeps last call's result for an alert that is the same object with the same
+    # acknowledgement: each change (an ack given, changed, taken away, a new alert) still shows, and the
+    # result matches what a fresh builder gives.
+    import random
+
+    from omega_tui.data.alerts import AlertBuilder, sort_alerts
+    from omega_tui.data.models import Alert
+
+    rng = random.Random(5)
+    now = cd.utc_now()
+    alerts = [Alert(alert_id=f"event:{n}", kind=AlertKind.EVENT, severity=rng.choice(["critical", "warning"]),
+                    title="t", message="m", since=now - timedelta(minutes=n)) for n in range(40)]
+    builder = AlertBuilder({}, 600)
+    acks: dict = {}
+    last = None
+    for poll in range(30):
+        if poll:
+            for alert_id in rng.sample([a.alert_id for a in alerts], 5):
+                acks[alert_id] = rng.choice([None, (now - timedelta(minutes=rng.randrange(60)), f"op{poll}")])
+                if acks[alert_id] is None:
+                    del acks[alert_id]
+            changed = rng.randrange(len(alerts))
+            alerts[changed] = Alert(alert_id=alerts[changed].alert_id, kind=AlertKind.EVENT, severity="error",
+                                    title="t", message=f"poll {poll}", since=now - timedelta(seconds=poll))
+        shown = builder.with_acks(list(alerts), dict(acks))
+        assert shown == AlertBuilder({}, 600).with_acks(list(alerts), dict(acks)) == sort_alerts(shown)
+        for alert in shown:
+            ack = acks.get(alert.alert_id)
+            covered = ack is not None and ack[0] >= alert.since - timedelta(seconds=60)
+            assert (alert.acknowledged_at, alert.acknowledged_by) == (ack if covered else (None, None))
+        if last is not None:
+            before = {a.alert_id: a for a in last}
+            kept = [a for a in shown if before.get(a.alert_id) == a]
+            assert kept and all(before[a.alert_id] is a for a in kept)   # unchanged: the same objects
+        last = shown

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from operator import itemgetter
 
 from omega_tui.data.metric_history import MetricHistory
 from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Alert, AlertKind, Node, Reachability, Session
@@ -83,7 +84,9 @@ class AlertBuilder:
     def __init__(self, thresholds: dict, pending_alert_seconds: float):
         self.thresholds = thresholds
         self.pending_alert_seconds = pending_alert_seconds
-        self._since: dict[str, datetime] = {}
+        # alert id -> (condition, the alert made of it) at the last build: a condition keeps the
+        # earliest start it was seen with while it lasts, and the same condition makes the same alert.
+        self._made: dict[str, tuple[_Condition, Alert]] = {}
         self._start_unknown: set[str] = set()
         # The nodes of the last build, and what is known of them (see _follow): those unreachable
         # (their conditions are built every poll), the other conditions of each node that has any
@@ -97,6 +100,8 @@ class AlertBuilder:
         # has the same condition until that or the message's minutes change (thousands of them on
         # a busy cluster: not built again every poll).
         self._waiting: dict[str, tuple[tuple, _Condition, datetime]] = {}
+        # alert id -> (alert, its acknowledgement, sort key, the alert shown) at the last with_acks().
+        self._shown: dict[str, tuple] = {}
 
     def build(
         self,
@@ -121,21 +126,27 @@ class AlertBuilder:
         conditions.extend(self._pending(sessions, now, queue_positions or {}))
 
         alerts = list(open_events)
-        since_now: dict[str, datetime] = {}
+        made_before, made = self._made, {}
         start_unknown: set[str] = set()
         for condition in conditions:
             alert = condition.alert
-            earlier = self._since.get(alert.alert_id)
-            since = alert.since
-            if earlier is not None:
-                since = earlier if since is None else min(since, earlier)
-            elif since is None:
-                since = now
-            since_now[alert.alert_id] = since
+            before = made_before.get(alert.alert_id)
+            if before is not None and before[0] is condition:
+                alert = before[1]   # the same condition as last poll's (most): the same alert, since included
+            else:
+                since = alert.since
+                if before is not None:
+                    earlier = before[1].since
+                    since = earlier if since is None else min(since, earlier)
+                elif since is None:
+                    since = now
+                if since != alert.since:
+                    alert = replace(alert, since=since)
+            made[alert.alert_id] = (condition, alert)
             if not condition.start_known:
                 start_unknown.add(alert.alert_id)
-            alerts.append(alert if since == alert.since else replace(alert, since=since))
-        self._since = since_now       # conditions that cleared are forgotten: a return is a new occurrence
+            alerts.append(alert)
+        self._made = made       # conditions that cleared are forgotten: a return is a new occurrence
         self._start_unknown = start_unknown
         return alerts
 
@@ -223,14 +234,26 @@ class AlertBuilder:
         return found
 
     def with_acks(self, alerts: list[Alert], acks: dict[str, tuple[datetime | None, str | None]]) -> list[Alert]:
-        """Alerts with their acknowledgements applied, sorted by severity, newest first."""
-        result = []
+        """Alerts with their acknowledgements applied, sorted by severity, newest first. An alert that
+        is last call's object with the same acknowledgement is last call's result, its sort key kept
+        with it (thousands of alerts on a big cluster, most of them the same every poll)."""
+        shown_before, shown = self._shown, {}
+        ordered = []
         for alert in alerts:
             ack = acks.get(alert.alert_id)
-            if ack is not None and ack[0] is not None and self._covers(alert, ack[0]):
-                alert = replace(alert, acknowledged_at=ack[0], acknowledged_by=ack[1])
-            result.append(alert)
-        return sort_alerts(result)
+            before = shown_before.get(alert.alert_id)
+            if before is not None and before[0] is alert and before[1] == ack:
+                entry = before
+            else:
+                shown_alert = alert
+                if ack is not None and ack[0] is not None and self._covers(alert, ack[0]):
+                    shown_alert = replace(alert, acknowledged_at=ack[0], acknowledged_by=ack[1])
+                entry = (alert, ack, _alert_order(shown_alert), shown_alert)
+            shown[alert.alert_id] = entry
+            ordered.append(entry)
+        self._shown = shown
+        ordered.sort(key=_order_key)
+        return [entry[3] for entry in ordered]
 
     def _covers(self, alert: Alert, acknowledged_at: datetime) -> bool:
         if alert.alert_id in self._start_unknown or alert.since is None:
@@ -244,6 +267,9 @@ _LAST = float("inf")
 def _alert_order(alert: Alert):
     return (SEVERITY_ORDER.get(alert.severity, len(SEVERITY_ORDER)),
             -alert.since.timestamp() if alert.since else _LAST, alert.alert_id)
+
+
+_order_key = itemgetter(2)
 
 
 def sort_alerts(alerts: list[Alert]) -> list[Alert]:
