@@ -238,6 +238,38 @@ def test_open_events_are_read_whole_only_when_new(dsn, redis_url):
     assert after.stats.sql_statements == quiet + 1   # one left: the resolved events are read
 
 
+def test_the_open_events_keys_are_read_in_the_round_trip_of_the_nodes_and_sessions(dsn, redis_url, monkeypatch):
+    # A usual poll sends the keys' statement inside the pipeline of the others (one round trip,
+    # not one more), and the events it reads that way come out the same.
+    import psycopg
+
+    from omega_tui.data import pg_reads
+
+    sent_in_pipeline = []
+    send = pg_reads.send_open_event_keys
+
+    def recording(db):
+        sent_in_pipeline.append(db.conn.info.pipeline_status == psycopg.pq.PipelineStatus.ON)
+        return send(db)
+
+    monkeypatch.setattr(pg_reads, "send_open_event_keys", recording)
+    clock = cd.Clock(cd.utc_now())
+    db = cd.connect(dsn)
+    first_event = cd.add_event(db, severity="error", at=clock.now - timedelta(minutes=5))
+    poller = poller_for(dsn, redis_url, clock)
+    try:
+        poller.poll()   # the first poll reads everything: no keys
+        assert sent_in_pipeline == []
+        poller.poll()
+        second_event = cd.add_event(db, severity="critical", at=clock.now - timedelta(minutes=1))
+        with_new = poller.poll()
+    finally:
+        poller.close()
+        db.close()
+    assert sent_in_pipeline == [True, True]
+    assert [a.alert_id for a in with_new.alerts] == [f"event:{second_event}", f"event:{first_event}"]
+
+
 def _pending_session(minutes_ago: float, now, **changes):
     from dataclasses import replace
 

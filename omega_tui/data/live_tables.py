@@ -46,16 +46,20 @@ class LiveTables:
         self._held = HeldSessions()
         self._users = None                        # the users' sum of ids and names last read (see CHANGES_SQL)
 
-    def read(self, db) -> None:
-        """One poll's reads, in the caller's transaction. Raises psycopg errors; then nothing changes."""
+    def read(self, db, also=None):
+        """One poll's reads, in the caller's transaction. Raises psycopg errors; then nothing changes.
+
+        `also`: one more statement of the caller's, sent in the same round trip as the usual poll's
+        (see read_changes_at_once); its cursor is returned, or None when it was not sent (a poll
+        that reads everything sends its statements one by one)."""
         conn = getattr(db, "conn", None)
         since = self._since
         if conn is not self._conn or self._clock() - self._full_at > FULL_READ_SECONDS:
             since = None
-        at_once = None
+        at_once = sent = None
         if since is not None and conn is not None and self._live is not None:
             # The usual poll: its statements in one round trip, the sessions with the last live statuses.
-            at_once = pg_reads.read_changes_at_once(db, since, self._live)
+            at_once = sent = pg_reads.read_changes_at_once(db, since, self._live, also)
             snapshot, node_count, resource_count, users, live = at_once.changes
         else:
             snapshot, node_count, resource_count, users, live = pg_reads.read_changes(db)
@@ -87,6 +91,7 @@ class LiveTables:
         self.sessions = self._held.view()
         counted = self._held.take_counted()
         self.nodes = self._build_nodes(None if written is None or counted is None else written | counted)
+        return sent.also if sent is not None else None
 
     def _read_nodes(self, db, since, changed_rows: list | None = None
                     ) -> tuple[dict[str, tuple] | None, set[str] | None, int]:

@@ -1,7 +1,8 @@
 """The unresolved events, read incrementally by the poller.
 
-Each poll reads the open events' keys (id and time, in order); only events
-not already held are read whole. An open event's row rarely changes (it is
+Each poll reads the open events' keys (id and time, in order; the poller sends
+that statement with its nodes' and sessions'); only events not already held
+are read whole. An open event's row rarely changes (it is
 resolved, and then leaves the open set), so a held one is kept as read; to
 catch such a change all the same, everything is read again on a new
 connection and every FULL_READ_SECONDS.
@@ -25,11 +26,17 @@ class OpenEvents:
         self._conn = None
         self._full_at = 0.0
 
-    def read(self, db) -> list[Alert]:
-        """The open events now, in the caller's transaction. Raises psycopg errors; then nothing changes."""
+    def wants_keys(self, db) -> bool:
+        """Whether the next read() on `db` begins with the open events' keys (it does unless it reads
+        everything): the caller may send their statement ahead (pg_reads.send_open_event_keys)."""
+        return not self._full_due(db)
+
+    def read(self, db, keys=None) -> list[Alert]:
+        """The open events now, in the caller's transaction. Raises psycopg errors; then nothing changes.
+        `keys`: the cursor of the keys' statement, sent ahead by the caller (see wants_keys)."""
         conn = getattr(db, "conn", None)
-        full = conn is not self._conn or self._clock() - self._full_at > FULL_READ_SECONDS
-        alerts = None if full else self._read_changes(db)
+        full = self._full_due(db)
+        alerts = None if full else self._read_changes(db, keys)
         if alerts is None:
             alerts = pg_reads.read_open_event_alerts(db)
             self._full_at = self._clock()
@@ -37,8 +44,11 @@ class OpenEvents:
         self._by_id = {alert.alert_id: alert for alert in alerts}
         return alerts
 
-    def _read_changes(self, db) -> list[Alert] | None:
-        keys = pg_reads.read_open_event_keys(db)
+    def _full_due(self, db) -> bool:
+        return getattr(db, "conn", None) is not self._conn or self._clock() - self._full_at > FULL_READ_SECONDS
+
+    def _read_changes(self, db, keys_sent) -> list[Alert] | None:
+        keys = pg_reads.open_event_keys_of(keys_sent) if keys_sent is not None else pg_reads.read_open_event_keys(db)
         held = self._by_id
         new = [key for key in keys if f"event:{key[0]}" not in held]
         fetched = {alert.alert_id: alert for alert in pg_reads.read_open_events_by_id(db, new)} if new else {}

@@ -393,21 +393,25 @@ class Changes:
     live: list[str]             # the live statuses the sessions were read with
     sessions: list[Session]
     live_ids: set[str] | None
+    also: object = None         # the cursor of the caller's own statement, sent with them (`also`)
 
 
-def read_changes_at_once(db, since: int, live: list[str]) -> Changes:
+def read_changes_at_once(db, since: int, live: list[str], also=None) -> Changes:
     """The four statements of an incremental poll of nodes and sessions, in one round trip (psycopg's
     pipeline mode): the sessions with `live`, the live statuses last read (whether they still are is
     in this read's changes; the caller reads the sessions again when not). Each statement waited
     for the one before on its own: at 5,000 nodes, with the metric and Redis reads running in the
-    poll's other threads, the four took 60 ms where the server's work is about 20."""
+    poll's other threads, the four took 60 ms where the server's work is about 20. `also`: a
+    function that executes one more statement of the caller's in the same round trip (given `db`)
+    and returns its cursor, whose rows are then in Changes.also."""
     with db.conn.pipeline():
         changes = _send_changes(db)
         node_rows = _send_changed_node_rows(db, since)
         sessions = _send_changed_sessions(db, since, live)
         live_ids = _send_live_session_ids(db, live)
+        extra = also(db) if also is not None else None
     return Changes(changes=changes.fetchone(), node_rows=fetch_in_chunks(node_rows), live=live,
-                   sessions=_sessions_of(sessions), live_ids=_live_session_ids(live_ids))
+                   sessions=_sessions_of(sessions), live_ids=_live_session_ids(live_ids), also=extra)
 
 
 # --- events and acknowledgements ---------------------------------------------
@@ -476,8 +480,16 @@ def read_open_event_alerts(db) -> list[Alert]:
 
 def read_open_event_keys(db) -> list[tuple[str, datetime | None]]:
     """(event id, timestamp) of the open events read_open_event_alerts would return, in its order."""
-    rows = db.execute(OPEN_EVENT_KEYS_SQL, {"severities": ALERT_SEVERITIES, "limit": MAX_OPEN_EVENTS}).fetchall()
-    return [(event_id, as_time(at)) for event_id, at in rows]
+    return open_event_keys_of(send_open_event_keys(db))
+
+
+def send_open_event_keys(db):
+    """The statement of read_open_event_keys(), executed (see _send_changes): its cursor."""
+    return db.execute(OPEN_EVENT_KEYS_SQL, {"severities": ALERT_SEVERITIES, "limit": MAX_OPEN_EVENTS})
+
+
+def open_event_keys_of(cursor) -> list[tuple[str, datetime | None]]:
+    return [(event_id, as_time(at)) for event_id, at in cursor.fetchall()]
 
 
 def read_open_events_by_id(db, keys: list[tuple[str, datetime | None]]) -> list[Alert]:

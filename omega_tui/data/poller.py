@@ -445,9 +445,11 @@ class Poller:
         db = _CountingDb(self._conn)
         try:
             try:
-                self._live_tables.read(db)
+                # The open events' keys ride along with the nodes' and sessions' statements: one round trip.
+                events = self._open_event_reader
+                keys = self._live_tables.read(db, pg_reads.send_open_event_keys if events.wants_keys(db) else None)
                 nodes, sessions = self._live_tables.nodes, self._live_tables.sessions
-                open_events = self._open_event_reader.read(db)
+                open_events = events.read(db, keys)
                 # Events are resolved out of the open ones: while none of those leaves (new ones may
                 # come), the resolved history is read only now and then (an event written already
                 # resolved waits for that).
