@@ -2,10 +2,10 @@
 
 Each poll reads the open events' keys (id and time, in order; the poller sends
 that statement with its nodes' and sessions'); only events not already held
-are read whole. An open event's row rarely changes (it is
-resolved, and then leaves the open set), so a held one is kept as read; to
-catch such a change all the same, everything is read again on a new
-connection and every FULL_READ_SECONDS.
+are read whole. An open event's row rarely changes (it is resolved, and then
+leaves the open set), so a held one is kept as read; to catch such a change
+all the same, everything is read again on a new connection and every
+FULL_READ_SECONDS.
 """
 
 from __future__ import annotations
