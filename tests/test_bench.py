@@ -5,6 +5,7 @@ pseudo-terminal. Timings are never asserted: the bench measures, tests check it 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from omega_tui.bench.poll_bench import measure_ours, percentile
 from omega_tui.bench.pty_console import run_in_pty
 from omega_tui.bench.socket_bytes import bytes_received, pg_fds, redis_fds, total_received
 from omega_tui.config import Settings
+from omega_tui.data import poller as poller_module
 from omega_tui.data.poller import Poller
 from omega_tui.fixed_source import FixedSource
 from omega_tui.sim import Simulator
@@ -102,9 +104,22 @@ def test_our_poll_figures_come_from_the_real_poller(dsn, redis_url, cluster):
     assert figures.median_ms <= figures.p95_ms
     assert len(figures.times_ms) == 3 and sorted(figures.times_ms)[1] == round(figures.median_ms, 1)
     assert len(snapshot.nodes) == 4
+    assert 0 < figures.cpu_median_ms
+    # Four nodes: the first poll loads every short history, so no poll measured takes a batch.
+    assert figures.after_fill_polls == 3 and figures.after_fill_median_ms == figures.median_ms
     assert set(figures.as_json()) == {"polls", "median_ms", "p95_ms", "sql_per_poll", "redis_per_poll",
-                                      "bytes_per_poll", "first_ms", "times_ms"}
+                                      "bytes_per_poll", "first_ms", "times_ms", "cpu_median_ms",
+                                      "after_fill_polls", "after_fill_median_ms"}
     assert isinstance(figures.as_json()["times_ms"], list)   # JSON
+
+
+def test_polls_that_take_a_history_batch_are_told_apart(dsn, redis_url, cluster, monkeypatch):
+    # The first poll loads the short history of two of the four nodes; the other two load in a
+    # batch between it and the next poll, which takes it in: the first poll measured.
+    monkeypatch.setattr(poller_module, "FIRST_POLL_HISTORY_NODES", 2)
+    figures, _ = measure_ours(Settings(dsn=dsn, redis_url=redis_url), polls=3, every=0.0, read_ahead=False)
+    assert figures.after_fill_polls == 2
+    assert figures.after_fill_median_ms == pytest.approx(statistics.median(figures.times_ms[1:]), abs=0.1)
 
 
 def test_percentile_is_nearest_rank():
@@ -156,7 +171,8 @@ def test_the_console_runs_in_a_pseudo_terminal_and_its_output_is_counted(dsn, re
 def test_table_and_json_have_every_figure():
     result = {"nodes": 1000, "metric_rows": 2_000_000,
               "ours": {"median_ms": 12.3, "p95_ms": 20.0, "first_ms": 900.0, "sql_per_poll": 6,
-                       "redis_per_poll": 1, "bytes_per_poll": 4096},
+                       "redis_per_poll": 1, "bytes_per_poll": 4096, "cpu_median_ms": 7.5,
+                       "after_fill_polls": 25, "after_fill_median_ms": 11.1},
               "naive": {"median_ms": 2500.0, "p95_ms": 2600.0, "sql_per_poll": 5, "redis_per_poll": 1001,
                         "bytes_per_poll": 3_000_000},
               "naive_ratio": 203.0,
@@ -165,7 +181,7 @@ def test_table_and_json_have_every_figure():
               "terminal": {"bytes_median": 900, "bytes_max": 3000, "first_data_s": 1.2, "peak_rss_mb": 120.0}}
     text = report.table([result, dict(result, nodes=5000)])
     assert "| figure | 1,000 nodes | 5,000 nodes |" in text
-    for words in ("12.3 / 20.0 ms", "6.0 / 1.0", "4.0 KB", "203x", "8.0 / 30.0 ms", "4.5 / 11.5 ms", "900 B / 2.9 KB", "1.20 s",
+    for words in ("12.3 / 20.0 ms", "11.1 ms (25) / 7.5 ms", "6.0 / 1.0", "4.0 KB", "203x", "8.0 / 30.0 ms", "4.5 / 11.5 ms", "900 B / 2.9 KB", "1.20 s",
                   "120 MB"):
         assert words in text, words
     assert {"date", "cpus", "python", "textual"} <= set(report.machine())

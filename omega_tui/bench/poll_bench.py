@@ -25,6 +25,12 @@ class PollFigures:
     bytes_per_poll: float          # median over the measured polls
     first_ms: float | None = None  # ours: the first poll, which loads the short history
     times_ms: tuple[float, ...] = ()   # each poll's, in order (the first ones take in the history's batches)
+    # The process's CPU time during a poll, all its threads (the stores' and other processes' not
+    # counted): steadier than the wall time from run to run, on a machine shared with the servers.
+    cpu_median_ms: float | None = None
+    # Ours: the polls after the short history's fill (that took in none of its batches), and their median.
+    after_fill_polls: int | None = None
+    after_fill_median_ms: float | None = None
 
     def as_json(self) -> dict:
         return {k: list(value) if isinstance(value := getattr(self, k), tuple) else value for k in self.__slots__}
@@ -37,7 +43,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def _figures(times: list[float], sql: list[int], redis: list[int], received: list[int], first: float | None):
+def _figures(times: list[float], sql: list[int], redis: list[int], received: list[int], first: float | None,
+             cpu: list[float], filling: list[bool] | None = None):
+    after_fill = None if filling is None else [t for t, fill in zip(times, filling) if not fill]
     return PollFigures(
         polls=len(times),
         median_ms=statistics.median(times),
@@ -47,6 +55,9 @@ def _figures(times: list[float], sql: list[int], redis: list[int], received: lis
         bytes_per_poll=statistics.median(received),
         first_ms=first,
         times_ms=tuple(round(t, 1) for t in times),
+        cpu_median_ms=statistics.median(cpu),
+        after_fill_polls=None if after_fill is None else len(after_fill),
+        after_fill_median_ms=statistics.median(after_fill) if after_fill else None,
     )
 
 
@@ -69,20 +80,22 @@ def measure_ours(settings: Settings, polls: int, every: float, stop: threading.E
         snapshot = poller.poll()
         first = (time.perf_counter() - started) * 1000
         _require_healthy(snapshot)
-        times, sql, redis, received = [], [], [], []
+        times, sql, redis, received, cpu, filling = [], [], [], [], [], []
         for _ in range(polls):
             # Bytes from the end of the last poll: what the poller reads between polls (history
             # batches, the metric rows it reads ahead) counts in the poll that takes it.
             before = total_received(_our_fds(poller))
             _pause(every, stop)
-            started = time.perf_counter()
+            filling.append(poller.filling_history)
+            started, cpu_started = time.perf_counter(), time.process_time()
             snapshot = poller.poll()
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
             received.append(total_received(_our_fds(poller)) - before)
             sql.append(snapshot.stats.sql_statements)
             redis.append(snapshot.stats.redis_round_trips)
             _require_healthy(snapshot)
-        return _figures(times, sql, redis, received, first), snapshot
+        return _figures(times, sql, redis, received, first, cpu, filling), snapshot
     finally:
         poller.close()
 
@@ -95,18 +108,19 @@ def measure_naive(dsn: str, redis_url: str, window: timedelta, polls: int, every
                   stop: threading.Event | None = None) -> PollFigures:
     naive = NaivePoller(dsn, redis_url, window)
     try:
-        times, sql, redis, received = [], [], [], []
+        times, sql, redis, received, cpu = [], [], [], [], []
         for index in range(polls):
             if index:
                 _pause(every, stop)
             before = total_received(pg_fds(naive.conn) + redis_fds(naive.redis))
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             reading = naive.poll()
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
             received.append(total_received(pg_fds(naive.conn) + redis_fds(naive.redis)) - before)
             sql.append(reading.sql_statements)
             redis.append(reading.redis_round_trips)
-        return _figures(times, sql, redis, received, None)
+        return _figures(times, sql, redis, received, None, cpu)
     finally:
         naive.close()
 

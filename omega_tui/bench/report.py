@@ -40,6 +40,9 @@ def rows_of(result: dict) -> list[tuple[str, str]]:
     lines = [
         ("metric rows in PostgreSQL", _num(result.get("metric_rows"))),
         ("poll median / p95", f"{_num(ours['median_ms'], 1)} / {_num(ours['p95_ms'], 1)} ms"),
+        ("poll median after the history fill (polls) / CPU per poll",
+         f"{_num(ours.get('after_fill_median_ms'), 1)} ms ({_num(ours.get('after_fill_polls'))})"
+         f" / {_num(ours.get('cpu_median_ms'), 1)} ms"),
         ("first poll (loads the history)", _num(ours["first_ms"], 0, " ms")),
         ("SQL statements / Redis round trips per poll", f"{_num(ours['sql_per_poll'], 1)} / {_num(ours['redis_per_poll'], 1)}"),
         ("bytes received per poll", _size(ours["bytes_per_poll"])),

@@ -240,6 +240,11 @@ class Poller:
             finally:
                 self._end_transaction()
 
+    @property
+    def filling_history(self) -> bool:
+        """Short histories are still to load, in batches between polls: the next poll takes one."""
+        return bool(self._history_pending or self._history_loading)
+
     def close(self) -> None:
         """Close the connections; from another thread, also cancel a running statement."""
         self._closed.set()
