@@ -998,3 +998,29 @@ def test_a_closed_poller_is_freed_without_the_garbage_collector(dsn, redis_url, 
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_deadlines_left_behind_by_newer_heartbeats_are_not_looked_at(monkeypatch):
+    # Each new heartbeat of a node pushes its TTL's end and leaves the last one in the heap; when
+    # those pass, only the nodes whose heartbeat really ran out are looked at again.
+    from omega_tui.data import node_builder
+    from omega_tui.data.metric_history import MetricHistory
+    from omega_tui.data.models import HEARTBEAT_TTL_SECONDS, Heartbeat
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    ids = ["a", "b", "c"]
+    rows = [pg_reads.pg_node((i, i, None, "cpu", "active", 8, 32.0, 100.0, 0, None, None, t0, t0, None, 0))
+            for i in ids]
+    beats = {i: Heartbeat(t0, "ok", 1.0) for i in ids}
+    builder, history = node_builder.NodeBuilder(), MetricHistory()
+    builder.build(rows, ids, beats, True, history, t0)
+    beats = dict(beats, a=Heartbeat(t0 + timedelta(seconds=10), "ok", 1.0))   # a's next heartbeat
+    builder.build(rows, ids, beats, True, history, t0 + timedelta(seconds=10))
+
+    looked_at = []
+    entry = node_builder._entry
+    monkeypatch.setattr(node_builder, "_entry", lambda pg_node, *rest: looked_at.append(pg_node.node_id) or
+                        entry(pg_node, *rest))
+    nodes = builder.build(rows, ids, beats, True, history, t0 + timedelta(seconds=HEARTBEAT_TTL_SECONDS + 1))
+    assert sorted(looked_at) == ["b", "c"]   # a's first deadline passed too, but a has heartbeat since
+    assert [n.reachability for n in nodes] == [Reachability.LIVE, Reachability.STALE, Reachability.STALE]
