@@ -105,7 +105,6 @@ def _embedded_size(pg, rd, size: int, options: BenchOptions) -> dict:
     import redis
 
     from omega_tui.data.migrate import migrate
-    from omega_tui.sim import Simulator
 
     database = f"omega_bench_{size}_{uuid.uuid4().hex[:6]}"
     with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
@@ -114,28 +113,23 @@ def _embedded_size(pg, rd, size: int, options: BenchOptions) -> dict:
     client = redis.Redis.from_url(rd.url)
     client.flushdb()
     client.close()
-    sim = live = None
+    live = None
     try:
         migrate(dsn, log=lambda message: None)
-        sim = Simulator(dsn, rd.url, nodes=size, interval=SIM_INTERVAL, seed=options.seed)
-        sim.register()
-        done = sim.backfill(options.history)
-        say(f"  backfill: {done.metric_rows:,} metric rows in {done.seconds:.1f} s"
-            f" ({done.rows_per_second:,.0f} rows/s)")
-        sim.close()
-        sim = None
+        metric_rows, seconds = live_simulator.backfill(dsn, rd.url, nodes=size, interval=SIM_INTERVAL,
+                                                       seed=options.seed, history=options.history)
+        say(f"  backfill: {metric_rows:,} metric rows in {seconds:.1f} s"
+            f" ({metric_rows / seconds if seconds > 0 else 0:,.0f} rows/s)")
         settle(dsn)
         live = live_simulator.start(dsn, rd.url, nodes=size, interval=SIM_INTERVAL, groups=SIM_GROUPS,
                                     seed=options.seed)
         time.sleep(SIM_INTERVAL)   # every node has a live heartbeat before the first poll
         result = measure_stores(dsn, rd.url, options, nodes=size)
-        result["metric_rows"] = done.metric_rows
+        result["metric_rows"] = metric_rows
         return result
     finally:
         if live is not None:
             live_simulator.stop(live)
-        if sim is not None:
-            sim.close()
         with psycopg.connect(pg.dsn_for("postgres"), autocommit=True) as conn:
             conn.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 psycopg.sql.Identifier(database)))
