@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from omega_tui.bench import live_simulator, report
-from omega_tui.bench.poll_bench import BenchError, measure_naive, measure_ours
+from omega_tui.bench.poll_bench import BenchError, measure_naive_apart, measure_ours
 from omega_tui.config import Settings
 from omega_tui.sim.durations import format_duration
 
@@ -70,7 +70,7 @@ def measure_stores(dsn: str, redis_url: str, options: BenchOptions, *, nodes: in
     if options.naive:
         say(f"  naive baseline: {options.naive_polls} polls ...")
         naive_dsn = read_dsns[0] if read_dsns else dsn
-        naive = measure_naive(naive_dsn, redis_url, options.history, options.naive_polls, options.refresh, stop)
+        naive = measure_naive_apart(naive_dsn, redis_url, options.history, options.naive_polls, options.refresh)
         result["naive"] = naive.as_json()
         result["naive_ratio"] = naive.median_ms / ours.median_ms if ours.median_ms else None
     say(f"  overview update: {options.updates} snapshots with 10 % of the nodes changed ...")

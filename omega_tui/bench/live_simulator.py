@@ -3,21 +3,14 @@
 The cluster's writers are not in the console's process; run in a thread of
 the bench, the simulator's Python work (at 10,000 nodes, 90,000 metric rows
 every 10 s) would compete with the measured poller and app for the GIL and
-count against them. Nor is the backfill done in the bench's process, as it
-was: the console's process builds no hour of history before its first
-poll, and after the bench's own backfill of 5,000 nodes (13.6 million rows
-built in Python) the poller measured in that process took a quarter more
-CPU a poll than in a fresh one (122 against 99 ms, on the same database;
-what the backfill leaves behind, most likely its memory in scattered
-pieces, was not pinned down). The live child registers the bench's cluster
-again (nodes and users by name: nothing new), samples its nodes in
-staggered groups, and stops on SIGTERM. Store addresses come in the
-environment, never argv (where `ps` shows them).
+count against them; nor is the backfill done in the bench's process (see
+child_process.py). The live child registers the bench's cluster again
+(nodes and users by name: nothing new), samples its nodes in staggered
+groups, and stops on SIGTERM.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -25,15 +18,15 @@ import subprocess
 import sys
 import tempfile
 
-ENV_DSN = "OMEGA_BENCH_SIM_DSN"
-ENV_REDIS = "OMEGA_BENCH_SIM_REDIS"
+from omega_tui.bench.child_process import child_env, child_main, last_line, run_child, stores
+
 READY = "ready"
 
 
-def child_main(nodes: int, interval: float, groups: int, seed: int) -> None:
+def live_main(nodes: int, interval: float, groups: int, seed: int) -> None:
     from omega_tui.sim import Simulator
 
-    sim = Simulator(os.environ[ENV_DSN], os.environ[ENV_REDIS], nodes=nodes, interval=interval, seed=seed)
+    sim = Simulator(*stores(), nodes=nodes, interval=interval, seed=seed)
     signal.signal(signal.SIGTERM, lambda *_: sim.stop())
     try:
         sim.register()
@@ -45,41 +38,25 @@ def child_main(nodes: int, interval: float, groups: int, seed: int) -> None:
         sim.close()
 
 
-def backfill_main(nodes: int, interval: float, seed: int, history_seconds: float) -> None:
+def backfill_main(nodes: int, interval: float, seed: int, history_seconds: float) -> dict:
     from datetime import timedelta
 
     from omega_tui.sim import Simulator
 
-    sim = Simulator(os.environ[ENV_DSN], os.environ[ENV_REDIS], nodes=nodes, interval=interval, seed=seed)
+    sim = Simulator(*stores(), nodes=nodes, interval=interval, seed=seed)
     try:
         sim.register()
         done = sim.backfill(timedelta(seconds=history_seconds))
     finally:
         sim.close()
-    print(json.dumps({"metric_rows": done.metric_rows, "seconds": done.seconds}), flush=True)
-
-
-def _child_env(dsn: str, redis_url: str) -> dict:
-    return {**os.environ, ENV_DSN: dsn, ENV_REDIS: redis_url, "OMEGA_TUI_CONFIG": "/nonexistent/omega-tui.toml"}
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()] or ["no output"]
-    return lines[-1][:200]
+    return {"metric_rows": done.metric_rows, "seconds": done.seconds}
 
 
 def backfill(dsn: str, redis_url: str, *, nodes: int, interval: float, seed: int, history) -> tuple[int, float]:
     """Register the cluster and backfill `history` (a timedelta) in a child process: (metric rows, seconds)."""
-    from omega_tui.bench.poll_bench import BenchError
-
-    child = subprocess.run(
-        [sys.executable, "-m", "omega_tui.bench.live_simulator", "backfill", str(nodes), str(interval), str(seed),
-         str(history.total_seconds())],
-        capture_output=True, text=True, env=_child_env(dsn, redis_url),
-    )
-    if child.returncode != 0:
-        raise BenchError(f"the backfill failed: {_last_line(child.stderr)}")
-    done = json.loads(_last_line(child.stdout))
+    done = run_child("omega_tui.bench.live_simulator",
+                     ["backfill", str(nodes), str(interval), str(seed), str(history.total_seconds())],
+                     dsn, redis_url, "the backfill")
     return done["metric_rows"], done["seconds"]
 
 
@@ -88,7 +65,7 @@ def start(dsn: str, redis_url: str, *, nodes: int, interval: float, groups: int,
     """The simulator running in a child process, once it has started ticking."""
     from omega_tui.bench.poll_bench import BenchError
 
-    env = _child_env(dsn, redis_url)
+    env = child_env(dsn, redis_url)
     errors = tempfile.TemporaryFile(mode="w+")
     child = subprocess.Popen(
         [sys.executable, "-m", "omega_tui.bench.live_simulator", str(nodes), str(interval), str(groups), str(seed)],
@@ -99,7 +76,7 @@ def start(dsn: str, redis_url: str, *, nodes: int, interval: float, groups: int,
     if line.strip() != READY:
         stop(child)
         errors.seek(0)
-        raise BenchError(f"the live simulator did not start: {_last_line(errors.read())}")
+        raise BenchError(f"the live simulator did not start: {last_line(errors.read())}")
     errors.close()
     return child
 
@@ -117,10 +94,7 @@ def stop(child: subprocess.Popen) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "backfill":
         nodes, interval, seed, history_seconds = sys.argv[2:6]
-        try:
-            backfill_main(int(nodes), float(interval), int(seed), float(history_seconds))
-        except Exception as exc:  # noqa: BLE001 - one line for the bench's message, not a traceback
-            sys.exit(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        child_main(lambda: backfill_main(int(nodes), float(interval), int(seed), float(history_seconds)))
     else:
         nodes, interval, groups, seed = sys.argv[1:5]
-        child_main(int(nodes), float(interval), int(groups), int(seed))
+        live_main(int(nodes), float(interval), int(groups), int(seed))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import statistics
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from omega_tui.bench.child_process import child_main, run_child, stores
 from omega_tui.bench.naive_poller import NaivePoller
 from omega_tui.bench.socket_bytes import pg_fds, redis_fds, total_received
 from omega_tui.config import Settings
@@ -125,6 +127,14 @@ def measure_naive(dsn: str, redis_url: str, window: timedelta, polls: int, every
         naive.close()
 
 
+def measure_naive_apart(dsn: str, redis_url: str, window: timedelta, polls: int, every: float) -> PollFigures:
+    """measure_naive() in a process of its own (see child_process.py: it made the console's polls
+    measured after it in the same process a fifth slower)."""
+    figures = run_child("omega_tui.bench.poll_bench", ["naive", str(window.total_seconds()), str(polls), str(every)],
+                        dsn, redis_url, "the naive baseline")
+    return PollFigures(**{name: tuple(value) if isinstance(value, list) else value for name, value in figures.items()})
+
+
 class BenchError(Exception):
     """The bench cannot go on (a store down, a poll failing): one line."""
 
@@ -133,3 +143,9 @@ def _require_healthy(snapshot: ClusterSnapshot) -> None:
     for health in (snapshot.postgres, snapshot.redis):
         if not health.ok:
             raise BenchError(f"the poller could not read {health.store}: {health.reason or health.state.value}")
+
+
+if __name__ == "__main__" and sys.argv[1] == "naive":
+    window_seconds, naive_polls, naive_every = sys.argv[2:5]
+    child_main(lambda: measure_naive(*stores(), timedelta(seconds=float(window_seconds)), int(naive_polls),
+                                     float(naive_every)).as_json())
