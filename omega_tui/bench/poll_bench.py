@@ -27,8 +27,8 @@ class PollFigures:
     bytes_per_poll: float          # median over the measured polls
     first_ms: float | None = None  # ours: the first poll, which loads the short history
     times_ms: tuple[float, ...] = ()   # each poll's, in order (the first ones take in the history's batches)
-    # The process's CPU time during a poll, all its threads (the stores' and other processes' not
-    # counted): steadier than the wall time from run to run, on a machine shared with the servers.
+    # The process's CPU time during a poll, all its threads: what the poll itself cost, apart from
+    # its waits for the servers and for the cores (the machine is shared with the servers).
     cpu_median_ms: float | None = None
     # Ours: the polls after the short history's fill (that took in none of its batches), and their median.
     after_fill_polls: int | None = None
