@@ -20,8 +20,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 
-ENV_DSN = "OMEGA_BENCH_SIM_DSN"
-ENV_REDIS = "OMEGA_BENCH_SIM_REDIS"
+ENV_DSN = "OMEGA_BENCH_CHILD_DSN"
+ENV_REDIS = "OMEGA_BENCH_CHILD_REDIS"
 
 
 def child_env(dsn: str, redis_url: str) -> dict:
