@@ -1,14 +1,14 @@
 """The bench's work that is not the console's, each run in a process of its own.
 
-A process that has done other heavy work measures the poller slower than
-the console's own process would: after the backfill of 5,000 nodes (13.6
-million rows built in Python) the poller took a quarter more CPU a poll
-than in a fresh process on the same database (122 against 99 ms), and
-after one naive poll at 5,000 nodes (287 MB of rows read into Python) a
-fifth more (85 against 70 ms). What is left behind, most likely memory in
-scattered pieces, was not pinned down. So the backfill and the naive
-baseline run in child processes (and the live simulator: see
-live_simulator.py), and the bench's process measures only the console.
+The bench's process measures the console, whose process has done no other
+work: no backfill of an hour of history, no naive baseline. With the
+backfill of 5,000 nodes (13.6 million rows built in Python) done in the
+bench's process, the bench at 5,000 nodes alone measured 128.1 ms of CPU a
+poll (poll median 170.8 ms); with it done in a child, 93.2 and 97.7 ms
+(134.5 and 128.8 ms). What the backfill leaves behind in a process (most
+likely its memory in scattered pieces) was not pinned down. The naive
+baseline reads 287 MB of rows into Python a poll at 5,000 nodes: it runs in
+a child too. So do the backfill and the live simulator (live_simulator.py).
 Store addresses go in the environment, never argv (where `ps` shows them).
 """
 

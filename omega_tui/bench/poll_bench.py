@@ -128,8 +128,7 @@ def measure_naive(dsn: str, redis_url: str, window: timedelta, polls: int, every
 
 
 def measure_naive_apart(dsn: str, redis_url: str, window: timedelta, polls: int, every: float) -> PollFigures:
-    """measure_naive() in a process of its own (see child_process.py: it made the console's polls
-    measured after it in the same process a fifth slower)."""
+    """measure_naive() in a process of its own (see child_process.py)."""
     figures = run_child("omega_tui.bench.poll_bench", ["naive", str(window.total_seconds()), str(polls), str(every)],
                         dsn, redis_url, "the naive baseline")
     return PollFigures(**{name: tuple(value) if isinstance(value, list) else value for name, value in figures.items()})
