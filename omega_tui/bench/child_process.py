@@ -7,8 +7,8 @@ bench's process, the bench at 5,000 nodes alone measured 128.1 ms of CPU a
 poll (poll median 170.8 ms); with it done in a child, 93.2 and 97.7 ms
 (134.5 and 128.8 ms). What the backfill leaves behind in a process (most
 likely its memory in scattered pieces) was not pinned down. The naive
-baseline reads 287 MB of rows into Python a poll at 5,000 nodes: it runs in
-a child too. So do the backfill and the live simulator (live_simulator.py).
+baseline (287 MB of rows read into Python a poll at 5,000 nodes) runs in a
+child too, as the live simulator does (live_simulator.py).
 Store addresses go in the environment, never argv (where `ps` shows them).
 """
 
