@@ -267,12 +267,18 @@ def test_a_planned_failover_is_followed_within_the_poll(dsn, redis_cluster, clus
         redis_cluster.wait_healthy()
         moved = poller.poll()
         settled = poller.poll()
+        # One request per master serving a key the poll asks for: all three, but for the odd run
+        # whose random node ids leave a master none of the 13 keys.
+        client = redis_connect(cluster_url)
+        keys = [f"node:heartbeat:{node.node_id}" for node in sim.nodes] + ["queue:pending_sessions"]
+        masters = {client.nodes_manager.get_node_from_slot(key_slot(key.encode())).name for key in keys}
+        client.close()
     finally:
         poller.close()
         sim.close()
     assert moved.redis.ok and settled.redis.ok
-    assert moved.stats.redis_round_trips > 3   # the redirected keys were read again, once
-    assert settled.stats.redis_round_trips == 3
+    assert moved.stats.redis_round_trips > len(masters)   # the redirected keys were read again, once
+    assert settled.stats.redis_round_trips == len(masters)
     assert all(n.reachability is Reachability.LIVE for n in settled.nodes)
 
 
