@@ -106,14 +106,14 @@ def _our_fds(poller: Poller) -> list[int]:
     return pg_fds(poller._conn) + pg_fds(poller._metric_reader.connection) + redis_fds(poller._redis)
 
 
-def measure_naive(dsn: str, redis_url: str, window: timedelta, polls: int, every: float,
-                  stop: threading.Event | None = None) -> PollFigures:
+def measure_naive(dsn: str, redis_url: str, window: timedelta, polls: int, every: float) -> PollFigures:
+    """In the child process of measure_naive_apart()."""
     naive = NaivePoller(dsn, redis_url, window)
     try:
         times, sql, redis, received, cpu = [], [], [], [], []
         for index in range(polls):
             if index:
-                _pause(every, stop)
+                time.sleep(every)
             before = total_received(pg_fds(naive.conn) + redis_fds(naive.redis))
             started, cpu_started = time.perf_counter(), time.process_time()
             reading = naive.poll()
