@@ -27,8 +27,9 @@ class PollFigures:
     bytes_per_poll: float          # median over the measured polls
     first_ms: float | None = None  # ours: the first poll, which loads the short history
     times_ms: tuple[float, ...] = ()   # each poll's, in order (the first ones take in the history's batches)
-    # The process's CPU time during a poll, all its threads: what the poll itself cost, apart from
-    # its waits for the servers and for the cores (the machine is shared with the servers).
+    # The process's CPU time, all its threads, from the end of one poll to the end of the next: what
+    # a poll cost, with what the poller did for it between polls (the read-ahead, history batches),
+    # apart from its waits for the servers and for the cores (the machine is shared with the servers).
     cpu_median_ms: float | None = None
     # Ours: the polls after the short history's fill (that took in none of its batches), and their median.
     after_fill_polls: int | None = None
@@ -83,16 +84,18 @@ def measure_ours(settings: Settings, polls: int, every: float, stop: threading.E
         first = (time.perf_counter() - started) * 1000
         _require_healthy(snapshot)
         times, sql, redis, received, cpu, filling = [], [], [], [], [], []
+        cpu_mark = time.process_time()
         for _ in range(polls):
             # Bytes from the end of the last poll: what the poller reads between polls (history
-            # batches, the metric rows it reads ahead) counts in the poll that takes it.
+            # batches, the read-ahead) counts in the poll that takes it.
             before = total_received(_our_fds(poller))
             _pause(every, stop)
             filling.append(poller.filling_history)
-            started, cpu_started = time.perf_counter(), time.process_time()
+            started = time.perf_counter()
             snapshot = poller.poll()
             times.append((time.perf_counter() - started) * 1000)
-            cpu.append((time.process_time() - cpu_started) * 1000)
+            cpu.append((time.process_time() - cpu_mark) * 1000)
+            cpu_mark = time.process_time()
             received.append(total_received(_our_fds(poller)) - before)
             sql.append(snapshot.stats.sql_statements)
             redis.append(snapshot.stats.redis_round_trips)

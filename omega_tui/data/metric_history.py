@@ -288,8 +288,8 @@ class MetricHistory:
 
     def build_changed(self) -> None:
         """Build series_of() of every node whose series changed, and work out their watermarks, now:
-        in the metric reader's thread between polls (after a batch of short histories loaded, or
-        rows read ahead), rather than in the next poll."""
+        in the metric reader's thread between polls (after a batch of short histories loaded),
+        rather than in the next poll."""
         self._work_out_watermarks()
         prebuilt = self._prebuilt
         for node_id in taking_turns(list(self._changed), 256):

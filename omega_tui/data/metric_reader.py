@@ -22,9 +22,7 @@ and the second connection is tried again RETRY_SECONDS later.
 
 While the short history is still loading (the polls after the first), the
 poller also loads the next batch of it here between polls, so that no poll
-waits for it (see Poller._start_history_batch); once it has loaded, the
-console's poller reads the new metric rows here ahead of the next poll (see
-Poller._start_read_ahead).
+waits for it (see Poller._start_history_batch).
 """
 
 from __future__ import annotations

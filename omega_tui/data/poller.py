@@ -8,8 +8,7 @@ MetricHistory.nodes_to_read). A poll is a constant number of statements
 (eight queries, four of them sent together in one round trip (see
 pg_reads.read_changes_at_once); one more for new open events (see
 open_events.py), one more when an open event left them or every
-RESOLVED_READ_SECONDS for the resolved ones, one more for the metric rows
-read ahead between polls), in one read-only REPEATABLE READ transaction so
+RESOLVED_READ_SECONDS for the resolved ones), in one read-only REPEATABLE READ transaction so
 they agree with each other (the metric rows, only ever added, excepted: see
 metric_reader.py); nodes and live sessions are read incrementally too, see
 live_tables.py; the first poll loads the short history of the first nodes
@@ -34,9 +33,10 @@ PostgreSQL, for the nodes of the last poll, then the heartbeats of any nodes
 that PostgreSQL just listed; from its second poll on, it reads the new
 metric rows in another thread, on a second connection, while its own
 connection reads the rest (see metric_reader.py); that thread also loads the
-batches of short history between polls and, with read_ahead (the console's
-poller), reads the new metric rows ahead of the next poll (_start_read_ahead).
-What a poll takes from between polls counts in its PollStats. close() may be
+batches of short history between polls. With read_ahead (the console's
+poller), a thread of its own reads ahead of each poll, as a poll does
+(_start_read_ahead). What a poll takes from between polls counts in its
+PollStats. close() may be
 called from any thread and cancels the running PostgreSQL statements. Textual
 is never imported here.
 """
@@ -85,7 +85,7 @@ FIRST_POLL_HISTORY_NODES = 200           # the first poll loads the short histor
 HISTORY_FILL_POLLS = 5                   # the next polls that of the others, in this many equal batches
 HISTORY_BATCH_MIN = 100                  # (at least this many nodes each)
 RESOLVED_READ_SECONDS = 30.0             # the resolved events are read again at least this often
-READ_AHEAD_SHARE = 0.75                  # read_ahead: the new metric rows are read this share of the
+READ_AHEAD_SHARE = 0.75                  # read_ahead: the stores are read ahead this share of the
                                          # gap between polls after one ends (see _start_read_ahead)
 LATE_BATCH_SHARE = 0.5                   # a history batch still loading this share of the refresh after it began
                                          # when the next poll takes it did not fit between polls
@@ -161,10 +161,11 @@ class Poller:
         self._read_ahead = read_ahead
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._poll_begins = threading.Event()   # wakes a read-ahead still waiting (a poll began, close())
+        self._poll_begins = threading.Event()   # a read-ahead still waiting is skipped (a poll began, close())
         self._poll_ended: float | None = None    # time.monotonic() when the last poll ended
         self._poll_gap = settings.refresh        # the last gap between polls: from one's end to the next's start
-        self._reading_ahead = False              # a read-ahead was started after the last poll
+        self._read_ahead_thread: threading.Thread | None = None
+        self._taken_ahead: tuple[dict, list[str]] | None = None   # the read-ahead's counts and notices, for the next poll
         self._conn: psycopg.Connection | None = None
         self._redis: redis.Redis | None = None
         self._pg_health = StoreHealthTracker("PostgreSQL")
@@ -203,6 +204,7 @@ class Poller:
 
     def poll(self) -> ClusterSnapshot:
         """Read both stores and build a snapshot. Never raises for store failures."""
+        self._poll_begins.set()   # a read-ahead still waiting is skipped
         with self._lock:
             try:
                 return self._poll()
@@ -269,15 +271,21 @@ class Poller:
 
     # --- one poll -------------------------------------------------------------
 
-    def _poll(self) -> ClusterSnapshot:
+    def _poll(self, ahead: bool = False) -> ClusterSnapshot:
+        """`ahead`: a read-ahead (see _start_read_ahead): its counts and notices go to the next poll."""
         started = time.perf_counter()
         now = self._clock()
         counts = {"sql": 0, "redis": 0, "rows": 0, "new": 0, "full": False}
         notices: list[str] = []
-        if self._poll_ended is not None:
+        if self._taken_ahead is not None and not ahead:
+            taken_counts, taken_notices = self._taken_ahead
+            self._taken_ahead = None
+            for name in ("sql", "redis", "rows", "new"):
+                counts[name] += taken_counts[name]
+            notices.extend(taken_notices)
+        if self._poll_ended is not None and not ahead:
             self._poll_gap = time.monotonic() - self._poll_ended
         self._take_history_batch(counts)
-        self._take_read_ahead(counts)
 
         closed = self._closed.is_set()
         pg_due = not closed and self._pg_health.due(now)
@@ -292,14 +300,14 @@ class Poller:
             reader = threading.Thread(target=lambda: done.append(self._read_redis(now, redis_counts, known)),
                                       name="omega-redis-read", daemon=True)
             reader.start()
-            pg_fresh = self._read_postgres(now, counts)
+            pg_fresh = self._read_postgres(now, counts, sweep=not ahead)
             reader.join()
             redis_fresh = bool(done) and done[0]
             if redis_fresh and pg_fresh and self._pg_node_ids is not known:   # the nodes changed
                 redis_fresh = self._read_new_heartbeats(now, redis_counts)
             counts["redis"] += redis_counts["redis"]
         else:
-            pg_fresh = pg_due and self._read_postgres(now, counts)
+            pg_fresh = pg_due and self._read_postgres(now, counts, sweep=not ahead)
             redis_fresh = redis_due and self._read_redis(now, counts, self._pg_node_ids)
 
         nodes = self._nodes(now, redis_fresh, notices)
@@ -322,6 +330,9 @@ class Poller:
             self._read_audit(now, counts, notices)
 
         notices.extend(self._data_notices())
+        notices = list(dict.fromkeys(notices))   # once each, those carried from the read-ahead too
+        if ahead:
+            self._taken_ahead = (counts, notices)
         return ClusterSnapshot(
             taken_at=now,
             nodes=tuple(nodes),
@@ -394,7 +405,7 @@ class Poller:
         finally:
             counts["sql"] += db.statements
 
-    def _read_postgres(self, now: datetime, counts: dict) -> bool:
+    def _read_postgres(self, now: datetime, counts: dict, sweep: bool = True) -> bool:
         started = time.perf_counter()
         self._back_to_replica(now)
         for attempt in (1, 2):
@@ -402,7 +413,7 @@ class Poller:
             try:
                 if self._conn is None:
                     self._conn = self._connect_pg()
-                self._read_pg_tables(now, counts)
+                self._read_pg_tables(now, counts, sweep)
                 self._lag = self._read_replica_lag(counts)
             except StoreError as exc:
                 self._pg_health.failed(now, exc.reason, took=time.perf_counter() - started)
@@ -434,7 +445,8 @@ class Poller:
             return True
         return False
 
-    def _read_pg_tables(self, now: datetime, counts: dict) -> None:
+    def _read_pg_tables(self, now: datetime, counts: dict, sweep: bool = True) -> None:
+        """`sweep`: see MetricHistory.nodes_to_read (False in a read-ahead: the sweep is the polls' own)."""
         full = (
             self._history.watermark is None
             or self._metrics_read_at is None
@@ -446,7 +458,8 @@ class Poller:
         alongside = not full and bool(self._pg_node_ids) and self._metric_reader.available
         if alongside:
             asked = self._pg_node_ids
-            self._metric_reader.start(self._source.dsn, lambda conn: self._merge_new_metrics(conn, asked, now))
+            self._metric_reader.start(self._source.dsn,
+                                      lambda conn: self._merge_new_metrics(conn, asked, now, sweep=sweep))
         db = _CountingDb(self._conn)
         try:
             try:
@@ -490,7 +503,7 @@ class Poller:
                 if full:   # every node's newest samples
                     asked, since = others, self._history.node_watermarks(others)
                 else:      # the new rows of the nodes whose next sample is due, and of some others in turn
-                    asked, since = self._history.nodes_to_read(others, to_micros(now))
+                    asked, since = self._history.nodes_to_read(others, to_micros(now), sweep=sweep)
                 rows = pg_reads.read_new_metrics(
                     db, asked, since, LATEST_ROWS_PER_NODE if full else FIRST_LOAD_ROWS_PER_NODE) if asked else []
         finally:
@@ -537,44 +550,38 @@ class Poller:
         return len(rows), self._history.merge(rows), db.statements
 
     def _start_read_ahead(self) -> None:
-        """With read_ahead, after a poll: the new metric rows of the nodes due are read, merged and
-        their series built on the metric reader's connection, READ_AHEAD_SHARE of the last gap
-        between two polls (from one's end to the next's start: the refresh interval, whatever a
-        poll's own duration) later, so that the next poll finds most of its rows taken in already
-        and reads only those written since (at 5,000 nodes about 9,000 new rows come between two
-        polls). The rows are as fresh in the next snapshot: the poll still reads all rows written up
-        to it. A poll that begins before the read does not wait for it: the read is skipped."""
+        """With read_ahead, after a poll: READ_AHEAD_SHARE of the last gap between two polls (from
+        one's end to the next's start: the refresh interval, whatever a poll's own duration) later,
+        a thread of its own reads the stores and builds as a poll does, its snapshot unused, so that
+        the next poll takes in only what changed since (at 5,000 nodes a poll's rows, heartbeats,
+        series and nodes changed are about 1,000 each; a quarter of them remain). The next snapshot
+        is as fresh: the poll still reads everything written up to it. What the read-ahead read
+        counts in the next poll's PollStats, and its notices are that poll's too. A poll that begins
+        before the read-ahead does not wait for it: the read-ahead is skipped."""
         if (not self._read_ahead or self._history_pending or self._conn is None or not self._pg_node_ids
                 or not self._metric_reader.available):
             return
-        node_ids = self._pg_node_ids
         delay = READ_AHEAD_SHARE * self._poll_gap
         self._poll_begins.clear()
-        self._reading_ahead = True
-        self._metric_reader.start(self._source.dsn, lambda conn: self._read_metrics_ahead(conn, node_ids, delay))
+        self._read_ahead_thread = threading.Thread(target=self._read_ahead_after, args=(delay,),
+                                                   name="omega-read-ahead", daemon=True)
+        self._read_ahead_thread.start()
 
-    def _read_metrics_ahead(self, conn: psycopg.Connection, node_ids: list[str], delay: float):
-        """In the metric reader's thread: see _start_read_ahead; None when a poll began first."""
+    def _read_ahead_after(self, delay: float) -> None:
+        """In the read-ahead's thread: see _start_read_ahead."""
         if self._poll_begins.wait(delay):
-            return None
-        # Only the nodes due: the sweep of the others (see nodes_to_read) is the polls' own.
-        read = self._merge_new_metrics(conn, node_ids, self._clock(), sweep=False)
-        self._history.build_changed()
-        return read
-
-    def _take_read_ahead(self, counts: dict) -> None:
-        """The rows read ahead since the last poll, if any, counted in this one."""
-        if not self._reading_ahead:
             return
-        self._reading_ahead = False
-        self._poll_begins.set()   # a read-ahead still waiting is skipped
-        try:
-            read = self._metric_reader.result()
-        except Exception:  # noqa: BLE001 - cancelled, or its connection broke: this poll reads the rows
-            self._metric_reader.close()
-            read = None
-        if read is not None:
-            _count_read(counts, read)
+        with self._lock:   # (the poll that started it may still hold it, or a node detail being read)
+            if self._poll_begins.is_set():
+                return   # a poll began, or close() was called, while it waited
+            try:
+                self._poll(ahead=True)
+            except Exception:  # noqa: BLE001 - a poll never raises for store failures; the next reads anyway
+                self._taken_ahead = None
+            finally:
+                self._end_transaction()
+                if self._closed.is_set():
+                    self._close_stores()
 
     def _start_history_batch(self) -> bool:
         """After a poll, while short histories are still to load: the next batch of them, read and
