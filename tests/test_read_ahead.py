@@ -4,6 +4,7 @@ only what changed since, and its snapshot is as fresh (real PostgreSQL and Redis
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import cluster_data as cd
 from omega_tui.config import Settings
@@ -107,3 +108,31 @@ def test_a_poll_or_close_before_the_read_ahead_is_due_does_not_wait_for_it(dsn, 
         in_thread(poller.close, "close() waited for the read-ahead")
     poller._read_ahead_thread.join(5)
     assert not poller._read_ahead_thread.is_alive() and built == [] and gone(db, METRICS_APP)
+
+
+def test_while_the_short_history_fills_the_read_ahead_takes_the_batch_loaded_since_the_poll(
+        dsn, redis_url, db, clock, monkeypatch):
+    monkeypatch.setattr(poller_module, "READ_AHEAD_SHARE", 0.0)
+    monkeypatch.setattr(poller_module, "FIRST_POLL_HISTORY_NODES", 1)
+    ids = [cd.add_node(db, f"m{i}") for i in range(3)]
+    end = clock.now - timedelta(seconds=30)
+    cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent"], end, timedelta(minutes=2), STEP,
+                                          lambda n, metric, k: float(100 * n + k)))
+    full = {n: tuple(float(100 * n + k) for k in range(13)) for n in range(3)}
+    gate, built = gate_read_ahead(monkeypatch)
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock, read_ahead=True)
+    try:
+        first = poller.poll()   # n0's history; the newest samples of the others; their batch loads after it
+        assert len(first.node(ids[1]).metric("cpu_percent").history) < len(full[1])
+        assert poller.filling_history
+        gate.set()
+        poller._read_ahead_thread.join(30)
+        assert poller._history_loading == [] and not poller.filling_history   # taken by the read-ahead
+        for n, node_id in enumerate(ids):
+            assert tuple(built[0].node(node_id).metric("cpu_percent").history) == full[n]
+        snap = poller.poll()
+        assert snap.stats.metric_rows >= len(full[1]) + len(full[2])   # the batch's rows, counted here
+        for n, node_id in enumerate(ids):
+            assert snap.node(node_id) is built[0].node(node_id)
+    finally:
+        poller.close()

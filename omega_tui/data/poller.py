@@ -213,7 +213,8 @@ class Poller:
                 self._poll_ended = time.monotonic()
                 if self._closed.is_set():
                     self._close_stores()
-                elif not self._start_history_batch():
+                else:
+                    self._start_history_batch()
                     self._start_read_ahead()
 
     def node_detail(self, node_id: str, window: timedelta) -> NodeDetail:
@@ -244,7 +245,8 @@ class Poller:
 
     @property
     def filling_history(self) -> bool:
-        """Short histories are still to load, in batches between polls: the next poll takes one."""
+        """Short histories are still to load, in batches between polls: the next poll (or the
+        read-ahead before it) takes one."""
         return bool(self._history_pending or self._history_loading)
 
     def close(self) -> None:
@@ -556,9 +558,10 @@ class Poller:
         the next poll takes in only what changed since (at 5,000 nodes a poll's rows, heartbeats,
         series and nodes changed are about 1,000 each; a quarter of them remain). The next snapshot
         is as fresh: the poll still reads everything written up to it. What the read-ahead read
-        counts in the next poll's PollStats, and its notices are that poll's too. A poll that begins
-        before the read-ahead does not wait for it: the read-ahead is skipped."""
-        if (not self._read_ahead or self._history_pending or self._conn is None or not self._pg_node_ids
+        counts in the next poll's PollStats, and its notices are that poll's too. While the short
+        history fills, the read-ahead takes the batch loaded since the poll, as the poll would. A
+        poll that begins before the read-ahead does not wait for it: the read-ahead is skipped."""
+        if (not self._read_ahead or self._conn is None or not self._pg_node_ids
                 or not self._metric_reader.available):
             return
         delay = READ_AHEAD_SHARE * self._poll_gap
