@@ -136,3 +136,18 @@ def test_while_the_short_history_fills_the_read_ahead_takes_the_batch_loaded_sin
             assert snap.node(node_id) is built[0].node(node_id)
     finally:
         poller.close()
+
+
+def test_the_read_ahead_begins_as_much_earlier_as_the_last_one_took(dsn, redis_url, db, clock, monkeypatch):
+    monkeypatch.setattr(poller_module, "READ_AHEAD_SHARE", 1e6)
+    gate, built = gate_read_ahead(monkeypatch)
+    gate.set()
+    cd.add_node(db, "m1")
+    poller = Poller(Settings(dsn=dsn, redis_url=redis_url, refresh=2.0), clock=clock, read_ahead=True)
+    try:
+        poller._read_ahead_took = 1e6 * 2.0   # as long as its whole share of the gap: it begins at once
+        poller.poll()
+        poller._read_ahead_thread.join(30)
+        assert len(built) == 1 and 0 < poller._read_ahead_took < 30
+    finally:
+        poller.close()
