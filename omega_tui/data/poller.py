@@ -8,12 +8,13 @@ MetricHistory.nodes_to_read). A poll is a constant number of statements
 (eight queries, four of them sent together in one round trip (see
 pg_reads.read_changes_at_once); one more for new open events (see
 open_events.py), one more when an open event left them or every
-RESOLVED_READ_SECONDS for the resolved ones), in one read-only REPEATABLE READ transaction so
-they agree with each other (the metric rows, only ever added, excepted: see
-metric_reader.py); nodes and live sessions are read incrementally too, see
-live_tables.py; the first poll loads the short history of the first nodes
-shown, and so does the first poll after a gap: that of the others loads in
-batches between polls) and one Redis round trip
+RESOLVED_READ_SECONDS for the resolved ones), in one read-only
+REPEATABLE READ transaction so they agree with each other (the metric
+rows, only ever added, excepted: see metric_reader.py); nodes and live
+sessions are read incrementally too, see live_tables.py; the first poll
+loads the short history of the first nodes shown, and so does the first
+poll after a gap: that of the others loads in batches between polls) and
+one Redis round trip
 (one request per master on a Redis Cluster; one more when PostgreSQL brought
 new nodes, see below). PollStats counts those queries and requests (a Redis
 reconnect adds its PING); connecting to PostgreSQL (with its SET TIME ZONE)
