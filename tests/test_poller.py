@@ -610,8 +610,10 @@ def test_a_history_batch_slower_than_the_statement_timeout_waits_for_a_smaller_b
     cd.add_metric_rows(db, cd.series_rows(ids, ["cpu_percent"], end, timedelta(minutes=12), STEP,
                                           lambda n, m, k: float(100 * n + k)))
     read_history = pg_reads.read_recent_metrics
+    asked = threading.Semaphore(0)
 
     def cold_cache(db, node_ids, rows_per_node):   # the real server cancels it at the statement timeout
+        asked.release()
         db.execute("SELECT pg_sleep(5)")
         yield []
 
@@ -630,6 +632,9 @@ def test_a_history_batch_slower_than_the_statement_timeout_waits_for_a_smaller_b
         assert poller._history_batch == max(1, batch // 4)
         assert sorted(poller._history_loading + poller._history_pending) == sorted(ids)
 
+        # Asked by the first poll, the batch after it and the batch begun after this poll: that one
+        # is reading, the cache still cold.
+        assert all(asked.acquire(timeout=5) for _ in range(3))
         monkeypatch.setattr(pg_reads, "read_recent_metrics", read_history)   # the cache is warm now
         sizes = []
         for _ in range(5):

@@ -30,10 +30,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
 
 import psycopg
 
 from omega_tui.data.connect import StoreError, cancel_statement, close_quietly
+from omega_tui.data.worker_thread import WorkerThread
 
 RETRY_SECONDS = 60.0
 CLOSE_WAIT_SECONDS = 0.5   # close() waits this long for a cancelled read; after that the read closes it
@@ -51,7 +54,8 @@ class MetricReader:
         self._clock = clock
         self._conn: psycopg.Connection | None = None   # closed by the poller with its own (close())
         self._retry_at = 0.0              # when opening failed: not tried again before this
-        self._thread: threading.Thread | None = None
+        self._worker = WorkerThread("omega-metric-read")
+        self._read: Future | None = None   # the read started last, until waited for
         self._outcome: tuple[bool, object] | None = None
         self.cancelled = False            # cancel() was called during the last read
         self._state = threading.Lock()    # guards the two below: close() and the end of a read
@@ -73,8 +77,7 @@ class MetricReader:
         self._outcome = None
         self.cancelled = False
         self._reading = True
-        self._thread = threading.Thread(target=self._run, args=(dsn, read), name="omega-metric-read", daemon=True)
-        self._thread.start()
+        self._read = self._worker.submit(self._run, dsn, read)
 
     def _run(self, dsn: str, read) -> None:
         try:
@@ -96,9 +99,9 @@ class MetricReader:
 
     def wait(self) -> None:
         """Wait for the read to end, whatever its outcome (the poll failed already)."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        if self._read is not None:
+            wait_for([self._read])
+            self._read = None
 
     def result(self):
         """What read() returned; None when no connection could be opened (read on the poll's
@@ -116,7 +119,7 @@ class MetricReader:
     @property
     def running(self) -> bool:
         """Whether the read started last is still running (result() would wait for it)."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._read is not None and not self._read.done()
 
     @property
     def lost(self) -> bool:
@@ -130,11 +133,13 @@ class MetricReader:
 
     def close(self) -> None:
         """Close the connection; a read still running on it is cancelled first. A read that does not
-        end within CLOSE_WAIT_SECONDS (a dead network) closes it itself when it ends."""
-        thread = self._thread
-        if thread is not None and thread.is_alive():
+        end within CLOSE_WAIT_SECONDS (a dead network) closes it itself when it ends. The reader's
+        thread ends too (a later read starts another)."""
+        read = self._read
+        if read is not None and not read.done():
             self.cancel()
-            thread.join(CLOSE_WAIT_SECONDS)
+            wait_for([read], CLOSE_WAIT_SECONDS)
+        self._worker.stop()
         with self._state:
             if self._reading:
                 self._close_when_done = True

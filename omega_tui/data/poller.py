@@ -34,7 +34,8 @@ PostgreSQL, for the nodes of the last poll, then the heartbeats of any nodes
 that PostgreSQL just listed; from its second poll on, it reads the new
 metric rows in another thread, on a second connection, while its own
 connection reads the rest (see metric_reader.py); that thread also loads the
-batches of short history between polls. With read_ahead (the console's
+batches of short history between polls. Both threads are kept from poll to
+poll (see worker_thread.py). With read_ahead (the console's
 poller), a thread of its own reads ahead of each poll, as a poll does
 (_start_read_ahead). What a poll takes from between polls counts in its
 PollStats. close() may be
@@ -77,6 +78,7 @@ from omega_tui.data.read_replicas import LAG_SQL, ReadSource, replica_lag
 from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachability
 from omega_tui.data.store_health import StoreHealthTracker
 from omega_tui.data.totals import ClusterTotalsBuilder
+from omega_tui.data.worker_thread import WorkerThread
 
 RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history (in batches) instead of catching up
 CLOSE_WAIT_SECONDS = 0.5                 # close() from another thread waits this long for a cancelled poll
@@ -175,6 +177,7 @@ class Poller:
         self._metric_reader = MetricReader(partial(open_poll_connection, settings, for_metrics=True))
         self._lag: float | None = None   # seconds the replica in use is behind
         self._redis_health = StoreHealthTracker("Redis")
+        self._redis_reader = WorkerThread("omega-redis-read")
         self._history = MetricHistory()
         self._live_tables = LiveTables()
         self._queue_positions: tuple = (None, {})   # (queue as read, session id -> its first position)
@@ -300,13 +303,9 @@ class Poller:
             # then costs the poll nothing), for the nodes of the last poll; nodes this poll's
             # PostgreSQL read brings (rare) are asked about after it, in one more round trip.
             redis_counts = {"redis": 0}
-            done = []
-            reader = threading.Thread(target=lambda: done.append(self._read_redis(now, redis_counts, known)),
-                                      name="omega-redis-read", daemon=True)
-            reader.start()
+            redis_read = self._redis_reader.submit(self._read_redis, now, redis_counts, known)
             pg_fresh = self._read_postgres(now, counts, sweep=not ahead)
-            reader.join()
-            redis_fresh = bool(done) and done[0]
+            redis_fresh = redis_read.result()
             if redis_fresh and pg_fresh and self._pg_node_ids is not known:   # the nodes changed
                 redis_fresh = self._read_new_heartbeats(now, redis_counts)
             counts["redis"] += redis_counts["redis"]
@@ -852,3 +851,4 @@ class Poller:
     def _close_stores(self) -> None:
         self._drop_pg()
         self._drop_redis()
+        self._redis_reader.stop()
