@@ -55,8 +55,7 @@ class MetricReader:
         self._conn: psycopg.Connection | None = None   # closed by the poller with its own (close())
         self._retry_at = 0.0              # when opening failed: not tried again before this
         self._worker = WorkerThread("omega-metric-read")
-        self._read: Future | None = None   # the read started last, until waited for
-        self._outcome: tuple[bool, object] | None = None
+        self._read: Future | None = None   # the read started last, its outcome until result()
         self.cancelled = False            # cancel() was called during the last read
         self._state = threading.Lock()    # guards the two below: close() and the end of a read
         self._reading = False             # a read is running on the connection
@@ -74,12 +73,12 @@ class MetricReader:
     def start(self, dsn: str, read: Callable[[psycopg.Connection], object]) -> None:
         """Run read(conn) in a thread, on this reader's connection (opened to `dsn` when there is none)."""
         self.wait()   # a read close() could not wait for still has the connection
-        self._outcome = None
         self.cancelled = False
         self._reading = True
         self._read = self._worker.submit(self._run, dsn, read)
 
-    def _run(self, dsn: str, read) -> None:
+    def _run(self, dsn: str, read):
+        """In the reader's thread: what it returns or raises is the read's outcome (see result())."""
         try:
             if self._conn is None:
                 self._conn = self._open(dsn)
@@ -87,9 +86,7 @@ class MetricReader:
                 # There was no statement to cancel yet: the read would have run to its end (up to the
                 # statement timeout) after close() returned.
                 raise ReadCancelled("cancelled while its connection was being opened")
-            self._outcome = (True, read(self._conn))
-        except BaseException as exc:  # noqa: BLE001 - handed to the poll's thread by result()
-            self._outcome = (False, exc)
+            return read(self._conn)
         finally:
             with self._state:
                 self._reading = False
@@ -101,20 +98,16 @@ class MetricReader:
         """Wait for the read to end, whatever its outcome (the poll failed already)."""
         if self._read is not None:
             wait_for([self._read])
-            self._read = None
 
     def result(self):
         """What read() returned; None when no connection could be opened (read on the poll's
         connection instead). Raises what the read raised (the poll then closes the connection)."""
-        self.wait()
-        ok, value = self._outcome
-        self._outcome = None
-        if ok:
-            return value
-        if isinstance(value, StoreError):
+        read, self._read = self._read, None
+        try:
+            return read.result()
+        except StoreError:
             self._retry_at = self._clock() + RETRY_SECONDS
             return None
-        raise value
 
     @property
     def running(self) -> bool:
