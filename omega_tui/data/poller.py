@@ -555,8 +555,8 @@ class Poller:
     def _start_read_ahead(self) -> None:
         """With read_ahead, after a poll: ending READ_AHEAD_SHARE of the last gap between two polls
         (from one's end to the next's start: the refresh interval, whatever a poll's own duration)
-        later, a thread of its own reads the stores and builds as a poll does, its snapshot unused, so that
-        the next poll takes in only what changed since (at 5,000 nodes a poll's rows, heartbeats,
+        later, a thread of its own reads the stores and builds as a poll does, its snapshot unused,
+        so that the next poll takes in only what changed since (at 5,000 nodes a poll's rows, heartbeats,
         series and nodes changed are about 1,000 each; a quarter of them remain). The next snapshot
         is as fresh: the poll still reads everything written up to it. What the read-ahead read
         counts in the next poll's PollStats, and its notices are that poll's too. While the short
