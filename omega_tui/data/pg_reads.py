@@ -507,19 +507,6 @@ def read_resolved_event_alerts(db) -> list[Alert]:
     return [_event_alert(row) for row in db.execute(RESOLVED_EVENTS_SQL, params).fetchall()]
 
 
-ACKS_SQL = """
-SELECT alert_id, acknowledged_at, acknowledged_by
-  FROM omega_console.alert_acks
- WHERE alert_id = ANY(%(ids)b::text[])
-"""
-
-
-def read_acks(db, alert_ids: list[str]) -> dict[str, tuple[datetime | None, str | None]]:
-    """alert_id -> (acknowledged_at, acknowledged_by), for the given alerts only."""
-    rows = db.execute(ACKS_SQL, {"ids": alert_ids}).fetchall()
-    return {alert_id: (as_time(at), as_text(by)) for alert_id, at, by in rows}
-
-
 # --- node metrics: the short history ------------------------------------------
 
 # A sample's time as integer microseconds since the epoch. date_part's double

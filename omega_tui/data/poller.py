@@ -57,6 +57,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from omega_tui.data import lenient_times, pg_reads
+from omega_tui.data.alert_acks import AlertAcks
 from omega_tui.data.alerts import AlertBuilder
 from omega_tui.data.audit_trail import AuditTrail
 from omega_tui.data.connect import (
@@ -185,6 +186,7 @@ class Poller:
         self._heartbeats = HeartbeatReader()
         self._alerts = AlertBuilder(settings.thresholds, settings.pending_alert_seconds)
         self._audit = AuditTrail()
+        self._alert_acks = AlertAcks()
         self._open_event_reader = OpenEvents()
         self._totals = ClusterTotalsBuilder()
 
@@ -327,7 +329,7 @@ class Poller:
             now=now,
         )
         if pg_fresh:
-            self._read_acks(now, [a.alert_id for a in alerts], counts, notices)
+            self._read_acks(now, counts, notices)
         alerts = self._alerts.with_acks(alerts, self._acks)
         if pg_fresh:
             self._read_audit(now, counts, notices)
@@ -678,10 +680,10 @@ class Poller:
             self._history_batch = max(1, len(node_ids) // 4)
             return None
 
-    def _read_acks(self, now: datetime, alert_ids: list[str], counts: dict, notices: list[str]) -> None:
+    def _read_acks(self, now: datetime, counts: dict, notices: list[str]) -> None:
         db = _CountingDb(self._conn)
         try:
-            self._acks = pg_reads.read_acks(db, alert_ids)
+            self._acks = self._alert_acks.read(db)
         except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
             # A cluster database where `omega-tui db migrate` has not run: everything
             # else works, only acknowledgements are unavailable.
