@@ -226,6 +226,71 @@ def test_the_queue_and_unchanged_heartbeats_are_decoded_once_and_read_again_when
         rd.close()
 
 
+def _heartbeat_times(reading, nodes) -> list:
+    return [reading.heartbeats[node].at for node in nodes]
+
+
+def test_a_heartbeat_is_read_when_its_next_is_due_and_every_one_in_turn(redis_url):
+    """Off its cadence a new value waits for its node's turn (every SWEEP_READS reads); when the
+    next one is due, every node's is read."""
+    from omega_tui.data.redis_live import SWEEP_READS, HeartbeatReader
+
+    rd = cd.redis_client(redis_url)
+    nodes = [cd.new_id() for _ in range(2 * SWEEP_READS)]
+    start = cd.utc_now()
+
+    def write_all(at):
+        for node in nodes:
+            cd.write_heartbeat(rd, node, at)
+
+    reader = HeartbeatReader()
+    try:
+        write_all(start)
+        reader.read(rd, nodes, start)
+        write_all(start + timedelta(seconds=10))   # on a 10 s cadence: the next ones are due at +20 s
+        assert set(_heartbeat_times(reader.read(rd, nodes, start + timedelta(seconds=10)), nodes)) == {
+            start + timedelta(seconds=10)}
+
+        early = start + timedelta(seconds=12)
+        write_all(early)   # off the cadence (an agent restarted, say)
+        seen = [at == early for at in _heartbeat_times(reader.read(rd, nodes, early), nodes)]
+        assert sum(seen) == 2   # the nodes whose turn it was: 1 in SWEEP_READS
+        for _ in range(SWEEP_READS - 1):
+            reading = reader.read(rd, nodes, early)
+        assert set(_heartbeat_times(reading, nodes)) == {early}   # every node had its turn
+
+        due = start + timedelta(seconds=19.6)   # 10 s after +10, DUE_EARLY_US early
+        write_all(start + timedelta(seconds=20))
+        assert set(_heartbeat_times(reader.read(rd, nodes, due), nodes)) == {start + timedelta(seconds=20)}
+    finally:
+        rd.close()
+
+
+def test_a_missing_or_unusable_heartbeat_is_read_every_time_and_a_clock_ahead_does_not_delay_reads(redis_url):
+    from omega_tui.data.redis_live import HeartbeatReader
+
+    rd = cd.redis_client(redis_url)
+    ahead, missing, bad = cd.new_id(), cd.new_id(), cd.new_id()
+    nodes = [ahead, missing, bad]
+    now = cd.utc_now()
+    hour = timedelta(hours=1)
+    reader = HeartbeatReader()
+    try:
+        rd.set(f"node:heartbeat:{bad}", "not json")
+        for seconds in (0, 10):   # `ahead`'s clock is an hour ahead; its cadence is 10 s
+            cd.write_heartbeat(rd, ahead, now + hour + timedelta(seconds=seconds))
+            reader.read(rd, nodes, now + timedelta(seconds=seconds))
+        cd.write_heartbeat(rd, missing, now)
+        rd.set(f"node:heartbeat:{bad}", json.dumps({"timestamp": now.isoformat()}))
+        cd.write_heartbeat(rd, ahead, now + hour + timedelta(seconds=20))
+        # Due 10 s after it was seen by our clock, not by its own; the others are read at once.
+        reading = reader.read(rd, nodes, now + timedelta(seconds=19.6))
+        assert reading.heartbeats[ahead].at == now + hour + timedelta(seconds=20)
+        assert reading.heartbeats[missing].at == now and reading.heartbeats[bad].at == now
+    finally:
+        rd.close()
+
+
 def test_a_node_new_in_postgresql_has_its_heartbeat_read_in_the_same_poll(dsn, redis_url):
     # Redis is read alongside PostgreSQL for the last poll's nodes; a new node is asked about after.
     clock = cd.Clock(cd.utc_now())
