@@ -10,7 +10,7 @@ Lists of thousands of values are sent as one text each, split by the server
 (string_to_array, see joined()) when their values cannot hold a comma (node
 ids are uuids, watermarks integers): psycopg's list dumpers work value by
 value in Python, 5 ms of each 5,000-node poll's CPU, where a join takes 0.1
-ms. Other lists (alert ids) go as binary parameters (`%(name)b`): psycopg
+ms. Other lists (event ids) go as binary parameters (`%(name)b`): psycopg
 writes a list of strings in text format several times slower than binary.
 """
 
