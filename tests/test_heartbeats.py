@@ -231,11 +231,20 @@ def _heartbeat_times(reading, nodes) -> list:
 
 
 def test_a_heartbeat_is_read_when_its_next_is_due_and_every_one_in_turn(redis_url):
+    _read_when_due_and_in_turn(cd.redis_client(redis_url))
+
+
+def test_on_a_cluster_too_a_heartbeat_is_read_when_due_and_in_turn(cluster_url):
+    from omega_tui.data.connect import redis_connect
+
+    _read_when_due_and_in_turn(redis_connect(cluster_url))
+
+
+def _read_when_due_and_in_turn(rd):
     """Off its cadence a new value waits for its node's turn (every SWEEP_READS reads); when the
     next one is due, every node's is read."""
     from omega_tui.data.redis_live import SWEEP_READS, HeartbeatReader
 
-    rd = cd.redis_client(redis_url)
     nodes = [cd.new_id() for _ in range(2 * SWEEP_READS)]
     start = cd.utc_now()
 
