@@ -54,7 +54,10 @@ class AlertAcks:
         rows = db.execute(ACKS_SQL, {"since": since}).fetchall()
         snapshot, total = rows[0][0], rows[0][1]
         written = {alert_id: (as_time(at), as_text(by)) for _, _, alert_id, at, by in rows if alert_id is not None}
-        acks = written if since is None else {**self.acks, **written} if written else self.acks
+        if since is None:
+            acks = written
+        else:
+            acks = {**self.acks, **written} if written else self.acks
         if len(acks) != total and since is not None:   # a row was deleted: read them all
             rows = db.execute(ACKS_SQL, {"since": None}).fetchall()
             snapshot = rows[0][0]
