@@ -32,6 +32,11 @@ SELECT pg_snapshot_xmin(pg_current_snapshot())::text::int8 & 4294967295,
 """
 
 
+def _acks_of(rows) -> dict[str, tuple[datetime | None, str | None]]:
+    """ACKS_SQL's rows as alert id -> (at, by); the row of NULLs (nothing written) left out."""
+    return {alert_id: (as_time(at), as_text(by)) for _, _, alert_id, at, by in rows if alert_id is not None}
+
+
 class AlertAcks:
     """Not thread-safe: owned by the poller, used under its lock."""
 
@@ -53,7 +58,7 @@ class AlertAcks:
             since = None
         rows = db.execute(ACKS_SQL, {"since": since}).fetchall()
         snapshot, total = rows[0][0], rows[0][1]
-        written = {alert_id: (as_time(at), as_text(by)) for _, _, alert_id, at, by in rows if alert_id is not None}
+        written = _acks_of(rows)
         if since is None:
             acks = written
         else:
@@ -61,10 +66,10 @@ class AlertAcks:
         if len(acks) != total and since is not None:   # a row was deleted: read them all
             rows = db.execute(ACKS_SQL, {"since": None}).fetchall()
             snapshot = rows[0][0]
-            acks = {alert_id: (as_time(at), as_text(by)) for _, _, alert_id, at, by in rows if alert_id is not None}
+            acks = _acks_of(rows)
             since = None
         if since is None:
             self._full_at = self._clock()
-        self.rows_read = sum(1 for row in rows if row[2] is not None)
+        self.rows_read = len(acks) if since is None else len(written)
         self.acks, self._since, self._conn = acks, snapshot, conn
         return acks
