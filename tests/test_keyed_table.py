@@ -6,6 +6,7 @@ import asyncio
 
 from textual.app import App, ComposeResult
 from rich.style import Style
+from textual.geometry import Region
 from textual.widgets import DataTable
 
 from omega_tui.widgets.keyed_table import Column, KeyedTable
@@ -120,6 +121,62 @@ def test_body_cells_drawn_directly_are_the_segments_datatable_draws():
 
     asyncio.run(scenario())
 
+
+
+def test_body_lines_drawn_in_one_pass_are_the_strips_datatable_draws(monkeypatch):
+    # KeyedTable draws a body line in one pass (DataTable works out styles per cell, then builds
+    # the line through several Strips): the strip must be the very same, whatever the cursor,
+    # hover, zebra stripes, cursor priorities or cells (wide characters go DataTable's way per cell).
+    app = TableApp()
+    texts = ["", "x", "héllo", "  5%", " 42% ▁▂█", "日本", "a\tb", "abcdefgh"]
+    styles = ["", "warning bold", "muted", "reverse"]
+
+    async def scenario():
+        async with app.run_test(size=(60, 20)) as pilot:
+            table = app.query_one(KeyedTable)
+            table.set_columns([Column("a", "A", 8), Column("b", "B", 5, align_right=True), Column("c", "C", 3)])
+            cells = [(text, style) for text in texts for style in styles]
+            table.show_rows((f"k{i}", ((t[:8], s), (t[:5], s), (t[:3], s))) for i, (t, s) in enumerate(cells))
+            table.toggle_mark("k3")
+            table.show_rows((f"k{i}", ((t[:8], s), (t[:5], s), (t[:3], s))) for i, (t, s) in enumerate(cells))
+            await pilot.pause()
+            width = table.size.width
+            compared = 0
+            settings = [(zebra, cursor_row, hover_row, show_cursor, priority)
+                        for zebra in (False, True) for cursor_row, hover_row in ((0, 0), (3, 5), (5, 5))
+                        for show_cursor in (True, False) for priority in ("css", "renderable")]
+            for zebra, cursor_row, hover_row, show_cursor, priority in settings:
+                table.zebra_stripes, table.show_cursor = zebra, show_cursor
+                table.cursor_foreground_priority = table.cursor_background_priority = priority
+                table.cursor_coordinate = table.cursor_coordinate._replace(row=cursor_row)
+                table.hover_coordinate = table.hover_coordinate._replace(row=hover_row)
+                table._set_hover_cursor(True)
+                for y in range(1, len(cells) + 1):   # (line 0 is the header)
+                    for base in (Style(), Style(color="red", bgcolor="#123456")):
+                        table._clear_caches()
+                        with monkeypatch.context() as patch:   # mine must not go DataTable's way
+                            patch.setattr(DataTable, "_render_line_in_row", None)
+                            mine = table._render_line(y, 0, width, base)
+                        table._clear_caches()
+                        theirs = DataTable._render_line(table, y, 0, width, base)
+                        assert mine == theirs and mine.cell_length == theirs.cell_length, (
+                            cells[y - 1], zebra, cursor_row, hover_row, show_cursor, priority)
+                        compared += 1
+            assert compared == len(settings) * len(cells) * 2
+            # The whole view, scrolled, as the screen draws it (the widget's style taken once a pass).
+            table.scroll_to(y=7, animate=False, immediate=True)
+            await pilot.pause()
+            view = Region(0, 0, width, table.size.height)
+            table._clear_caches()
+            mine = table.render_lines(view)
+            with monkeypatch.context() as patch:
+                for name in ("render_lines", "render_line", "_render_line"):
+                    patch.setattr(KeyedTable, name, getattr(DataTable, name))
+                table._clear_caches()
+                theirs = table.render_lines(view)
+            assert table.scroll_y == 7 and mine == theirs
+
+    asyncio.run(scenario())
 
 def test_show_keys_works_out_only_the_rows_in_view_and_keeps_datatable_in_step():
     app = TableApp()

@@ -14,7 +14,7 @@ are worked out; a row out of view keeps the cells it last showed and is
 brought up to date when it scrolls into view. A refresh then costs the
 visible rows plus a few passes over the keys in C (diff, order), and a
 reorder renumbers the rows without DataTable.sort()'s per-row Python.
-Body cells are drawn straight to segments (see `_render_cell`).
+Body lines are drawn in one pass, straight to their Strip (see `_render_line`).
 
 Cells are `(text, style)` pairs. `text` must already be cleaned (see
 safe_text) and fit the column; `style` is a space-separated list of theme
@@ -35,7 +35,9 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.color import Color
 from textual.content import Content
+from textual._segment_tools import line_crop
 from textual.geometry import Region
+from textual.strip import Strip
 from textual._two_way_dict import TwoWayDict
 from textual.widgets import DataTable
 from textual.widgets.data_table import Row as TableRow, RowKey
@@ -150,6 +152,7 @@ class KeyedTable(DataTable):
         self._ordered_rows: tuple[int, list] = (-1, [])
         self._row_meta: dict[str, TableRow] = {}   # DataTable's Row of each row, by plain string (no RowKey.__eq__)
         self.cells_rendered = 0   # for tests and measurements: body cells drawn since mounted
+        self._pass_style: Style | None = None   # the widget's rich_style during render_lines()
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._table_columns: tuple[Column, ...] = ()
         self._shown: dict[str, tuple[Cell, ...]] = {}
@@ -502,45 +505,138 @@ class KeyedTable(DataTable):
         region = super()._get_row_region(0) if self.is_valid_row_index(row_index) else Region(0, 0, 0, 0)
         return region._replace(y=region.y + row_index) if region else region
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # DataTable.render_line() asks for the widget's rich_style for every line, and each time it
+        # walks the ancestors' backgrounds (a tenth of the time a page of rows took): once a pass here.
+        self._pass_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass_style = None
+
+    def render_line(self, y: int) -> Strip:
+        base_style = self._pass_style
+        if base_style is None or self.fixed_rows:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, base_style)
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """A body line drawn in one pass, straight to its Strip. DataTable works out the cursor and
+        hover styles and a Coordinate for every cell (with a row cursor they are the row's), then
+        builds the line through three Strips (cropped, padded, merged). The strip is the same (tests
+        compare both); header, labels, fixed rows or columns, other cursor types and a table
+        scrolled sideways still go through DataTable."""
+        width = self.size.width
+        try:
+            row_key, _ = self._get_offsets(y)
+        except LookupError:
+            row_key = None
+        row_index = self._row_locations.get(row_key) if row_key is not None else None
+        cells = (self._shown.get(self._order[row_index])
+                 if row_index is not None and 0 <= row_index < len(self._order) else None)
+        if (cells is None or len(cells) != len(self._table_columns) or len(self.columns) != len(cells)
+                or x1 != 0 or self.cursor_type != "row" or self.fixed_rows or self.fixed_columns
+                or (self._labelled_row_exists and self.show_row_labels)):
+            return super()._render_line(y, x1, x2, base_style)
+        cache_key = (y, x1, x2, width, self.cursor_coordinate, self.hover_coordinate, base_style, self.cursor_type,
+                     self._show_hover_cursor, self._update_count, self._pseudo_class_state)
+        strip = self._line_cache.get(cache_key)
+        if strip is None:
+            strip = self._line_cache[cache_key] = self._draw_row(row_index, cells, base_style, width)
+        return strip
+
+    def _draw_row(self, row_index: int, cells: tuple[Cell, ...], base_style: Style, width: int) -> Strip:
+        """The Strip of body row `row_index`, showing `cells`, `width` cells wide (see _render_line)."""
+        row_style = self._get_row_style(row_index, base_style)
+        cursor, hover = self.cursor_coordinate.row == row_index, self.hover_coordinate.row == row_index
+        styles = self._row_styles(row_style, cursor, hover)
+        padding = self.cell_padding
+        segments: list[Segment] = []
+        merged = True   # every cell's adjacent segments of one style already made one
+        used = 0
+        # Every column's width is fixed (set_columns): its render width is that and the padding.
+        for column_index, (column, cell) in enumerate(zip(self._table_columns, cells)):
+            cell_width = column.width + 2 * padding
+            drawn = self._cell_segments(row_index, column_index, cell, cell_width, styles, padding, merge=True)
+            if drawn is None:
+                drawn = self._render_cell(row_index, column_index, row_style, cell_width, cursor, hover)[0]
+                merged = False
+            segments.extend(drawn)
+            used += cell_width
+        # The rest of the line, as DataTable extends it.
+        extend_style, _ = self._get_styles_to_render_cell(
+            False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor, False, False)
+        extend_style = row_style + extend_style + Style.from_meta(
+            {"row": row_index, "column": 0, "out_of_bounds": True})
+        segments.append(Segment(" " * max(0, width - used), extend_style))
+        if merged and used <= width:
+            return Strip(segments, width)
+        return Strip(line_crop(segments, 0, width, max(width, used))).adjust_cell_length(width, base_style).simplify()
+
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False):
         """A body cell drawn directly: DataTable renders every cell through Rich's Padding and Styled
         (a third of a millisecond each, so a page of new rows took over 100 ms). The segments are the
         same (tests compare both); anything unusual (wide or special characters, a cell that does not
         fit, header, labels, fixed rows or columns) still goes through DataTable."""
-        if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns:
+        segments = None
+        if (0 <= row_index < len(self._order) and 0 <= column_index < len(self._table_columns)
+                and not self.fixed_rows and not self.fixed_columns):
+            cells = self._shown.get(self._order[row_index], ())
+            if column_index < len(cells):
+                styles = self._row_styles(base_style, cursor, hover)
+                segments = self._cell_segments(row_index, column_index, cells[column_index], width, styles,
+                                               self.cell_padding)
+        if segments is None:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        try:
-            key = self._order[row_index]
-            column = self._table_columns[column_index]
-            text, spec = self._shown[key][column_index]
-        except (IndexError, KeyError):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        if column.align_right:
-            text = " " * max(0, column.width - cell_len(text)) + text
-        padding = self.cell_padding
-        room = width - 2 * padding
-        if len(text) > room or not text.isprintable() or cell_len(text) != len(text):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        self.cells_rendered += 1
+        return [segments]
+
+    def _row_styles(self, row_style: Style, cursor: bool, hover: bool) -> tuple[Style, Style]:
+        """The styles of a body row's cells, before and after the cell's own (see _cell_segments)."""
         component_style, post_style = self._get_styles_to_render_cell(
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
             self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
         )
-        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
-        # As Segment.apply_style(segments, pre_style, post_style) styles each segment, with the sums
-        # worked out once per cell rather than twice per segment (each a new Style: the cell's click
-        # metadata makes them unique, so Rich's cache of sums never hits).
+        return row_style + component_style, post_style
+
+    def _cell_segments(self, row_index: int, column_index: int, cell: Cell, width: int,
+                       styles: tuple[Style, Style], padding: int, merge: bool = False) -> list[Segment] | None:
+        """A plain one-line body cell's segments, given its row's styles (see _row_styles); None for
+        a cell DataTable must draw (wide or special characters, or not fitting).
+        `merge`: adjacent segments of one style made one, as Strip.simplify() would."""
+        text, spec = cell
+        column = self._table_columns[column_index]
+        if column.align_right:
+            text = " " * max(0, column.width - cell_len(text)) + text
+        room = width - 2 * padding
+        if len(text) > room or not text.isprintable() or cell_len(text) != len(text):
+            return None
+        self.cells_rendered += 1
+        row_pre_style, post_style = styles
+        # DataTable's pre-style is the row's style + the cell's click metadata + the cursor's style:
+        # the same Style as the row's and the cursor's (summed once a row) + the metadata, which has
+        # no colours or attributes. Then as Segment.apply_style(segments, pre_style, post_style)
+        # styles each segment, with the sums worked out once per cell rather than twice per segment
+        # (each a new Style: the metadata makes them unique, so Rich's cache of sums never hits).
+        pre_style = row_pre_style + Style.from_meta({"row": row_index, "column": column_index})
         plain = pre_style + post_style if post_style else pre_style
         text_style = self._style(spec) if spec and text else None
         styled = plain if text_style is None else (
             pre_style + text_style + post_style if post_style else pre_style + text_style)
-        pad = Segment(" " * padding, plain)
-        segments = [pad, Segment(text, styled)]
-        if room > len(text):
-            segments.append(Segment(" " * (room - len(text)), plain))
-        segments.append(pad)
-        return [segments]
+        pad = " " * padding
+        fill = " " * (room - len(text))
+        if merge:
+            if styled == plain:
+                return [Segment(pad + text + fill + pad, plain)]
+            return [Segment(pad, plain), Segment(text, styled), Segment(fill + pad, plain)]
+        segments = [Segment(pad, plain), Segment(text, styled)]
+        if fill:
+            segments.append(Segment(fill, plain))
+        segments.append(Segment(pad, plain))
+        return segments
 
     def _update_dimensions(self, new_rows) -> None:
         # Every column has a fixed width and every row is one line high: DataTable would measure
