@@ -178,6 +178,49 @@ def test_body_lines_drawn_in_one_pass_are_the_strips_datatable_draws(monkeypatch
 
     asyncio.run(scenario())
 
+def test_the_header_line_is_kept_while_it_shows_the_same_and_drawn_again_when_not():
+    # DataTable drew the header again after every key press and refresh; KeyedTable keeps it,
+    # and must never show a stale one: hovered, relabelled (the sort arrow), another theme.
+    app = TableApp()
+
+    async def scenario():
+        async with app.run_test(size=(60, 20)) as pilot:
+            table = app.query_one(KeyedTable)
+            table.set_columns([Column("a", "A", 8), Column("b", "B", 5, align_right=True)])
+            table.show_rows(rows([f"n{i:02d}" for i in range(40)]))
+            await pilot.pause()
+            width, base = table.size.width, table.rich_style
+
+            def mine():
+                return table._render_line(0, 0, width, base)
+
+            def datatables():   # drawn afresh by DataTable (its own caches emptied, not KeyedTable's)
+                for cache in (table._line_cache, table._row_render_cache, table._cell_render_cache):
+                    cache.clear()
+                return DataTable._render_line(table, 0, 0, width, base)
+
+            first = mine()
+            assert first == datatables() and "A" in first.text
+            for key in ("down", "pagedown", "end"):
+                await pilot.press(key)
+                assert mine() is first   # kept, not drawn again
+            table.show_rows(rows([f"n{i:02d}" for i in range(30)]))   # rows changed: the header did not
+            assert mine() is first
+            table.hover_coordinate = table.hover_coordinate._replace(row=-1)
+            table._set_hover_cursor(True)
+            hovered = mine()
+            assert hovered == datatables() and hovered != first
+            table._set_hover_cursor(False)
+            table.set_columns([Column("a", "A▲", 8), Column("b", "B", 5, align_right=True)])
+            assert mine() == datatables() and "A▲" in mine().text
+            app.theme = "textual-light"
+            await pilot.pause()
+            base = table.rich_style
+            assert mine() == datatables() and mine() != first
+
+    asyncio.run(scenario())
+
+
 def test_show_keys_works_out_only_the_rows_in_view_and_keeps_datatable_in_step():
     app = TableApp()
     keys = [f"n{i:04d}" for i in range(3000)]

@@ -153,6 +153,7 @@ class KeyedTable(DataTable):
         self._row_meta: dict[str, TableRow] = {}   # DataTable's Row of each row, by plain string (no RowKey.__eq__)
         self.cells_rendered = 0   # for tests and measurements: body cells drawn since mounted
         self._pass_style: Style | None = None   # the widget's rich_style during render_lines()
+        self._header_lines: dict[tuple, Strip] = {}   # the header line drawn last (see _header_line)
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._table_columns: tuple[Column, ...] = ()
         self._shown: dict[str, tuple[Cell, ...]] = {}
@@ -534,6 +535,8 @@ class KeyedTable(DataTable):
             row_key, _ = self._get_offsets(y)
         except LookupError:
             row_key = None
+        if row_key is self._header_row_key and self.cursor_type == "row":
+            return self._header_line(y, x1, x2, base_style)
         row_index = self._row_locations.get(row_key) if row_key is not None else None
         cells = (self._shown.get(self._order[row_index])
                  if row_index is not None and 0 <= row_index < len(self._order) else None)
@@ -547,6 +550,29 @@ class KeyedTable(DataTable):
         if strip is None:
             strip = self._line_cache[cache_key] = self._draw_row(row_index, cells, base_style, width)
         return strip
+
+    def _header_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        """The header line, drawn by DataTable and kept while nothing it shows changes.
+
+        DataTable keys the header's caches on the cursor and on a count of every cell update, so
+        each key press and each refresh drew it again through Rich (a few milliseconds). With a
+        row cursor it depends on none of them; whatever restyles the table clears this too."""
+        hovered = self.hover_coordinate.row == -1 and self._show_hover_cursor
+        key = (y, x1, x2, self.size.width, base_style, hovered, self.show_cursor, self._pseudo_class_state,
+               self._table_columns)
+        strip = self._header_lines.get(key)
+        if strip is None:
+            strip = super()._render_line(y, x1, x2, base_style)
+            self._header_lines = {key: strip}
+        return strip
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._header_lines = {}
+
+    def notify_style_update(self) -> None:
+        self._header_lines = {}
+        super().notify_style_update()
 
     def _draw_row(self, row_index: int, cells: tuple[Cell, ...], base_style: Style, width: int) -> Strip:
         """The Strip of body row `row_index`, showing `cells`, `width` cells wide (see _render_line)."""
