@@ -528,8 +528,8 @@ class KeyedTable(DataTable):
         """A body line drawn in one pass, straight to its Strip. DataTable works out the cursor and
         hover styles and a Coordinate for every cell (with a row cursor they are the row's), then
         builds the line through three Strips (cropped, padded, merged). The strip is the same (tests
-        compare both); header, labels, fixed rows or columns, other cursor types and a table
-        scrolled sideways still go through DataTable."""
+        compare both); the header (kept: see _header_line), labels, fixed rows or columns, other
+        cursor types and a table scrolled sideways still go through DataTable."""
         width = self.size.width
         try:
             row_key, _ = self._get_offsets(y)
