@@ -122,7 +122,6 @@ def test_body_cells_drawn_directly_are_the_segments_datatable_draws():
     asyncio.run(scenario())
 
 
-
 def test_body_lines_drawn_in_one_pass_are_the_strips_datatable_draws(monkeypatch):
     # KeyedTable draws a body line in one pass (DataTable works out styles per cell, then builds
     # the line through several Strips): the strip must be the very same, whatever the cursor,
@@ -177,6 +176,7 @@ def test_body_lines_drawn_in_one_pass_are_the_strips_datatable_draws(monkeypatch
             assert table.scroll_y == 7 and mine == theirs
 
     asyncio.run(scenario())
+
 
 def test_the_header_line_is_kept_while_it_shows_the_same_and_drawn_again_when_not():
     # DataTable drew the header again after every key press and refresh; KeyedTable keeps it,
