@@ -587,8 +587,8 @@ class KeyedTable(DataTable):
         for column_index, (column, cell) in enumerate(zip(self._table_columns, cells)):
             cell_width = column.width + 2 * padding
             drawn = self._cell_segments(row_index, column_index, cell, cell_width, styles, padding, merge=True)
-            if drawn is None:
-                drawn = self._render_cell(row_index, column_index, row_style, cell_width, cursor, hover)[0]
+            if drawn is None:   # (wide or special characters: DataTable's way, not checked again)
+                drawn = super()._render_cell(row_index, column_index, row_style, cell_width, cursor, hover)[0]
                 merged = False
             segments.extend(drawn)
             used += cell_width
