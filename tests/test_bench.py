@@ -282,6 +282,9 @@ def test_the_live_simulator_runs_below_the_consoles_priority(dsn, redis_url):
         below_ours = min(19, os.getpriority(os.PRIO_PROCESS, 0) + live_simulator.NICE)
         threads = [int(tid) for tid in os.listdir(f"/proc/{child.pid}/task")]
         assert threads and all(os.getpriority(os.PRIO_PROCESS, tid) == below_ours for tid in threads)
+        if os.path.exists("/proc/self/autogroup"):   # and its session's group as a whole
+            with open(f"/proc/{child.pid}/autogroup") as autogroup:
+                assert autogroup.read().split()[-2:] == ["nice", str(live_simulator.NICE)]
     finally:
         live_simulator.stop(child)
     assert child.returncode is not None

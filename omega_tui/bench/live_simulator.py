@@ -31,10 +31,23 @@ READY = "ready"
 NICE = 10
 
 
+def run_below_the_console() -> None:
+    """NICE for the live child, before any thread starts (every thread of it has it). The child
+    has a session of its own (start_new_session), and where Linux groups the processes of a
+    session (autogroups) the groups share the CPU as equals, whatever their threads' nice: so
+    its group's nice is set too (raising it needs no privilege)."""
+    os.nice(NICE)
+    try:
+        with open("/proc/self/autogroup", "w") as autogroup:
+            autogroup.write(str(NICE))
+    except OSError:
+        pass   # not Linux, or a kernel without autogroups: the nice alone ranks it
+
+
 def live_main(nodes: int, interval: float, groups: int, seed: int) -> None:
     from omega_tui.sim import Simulator
 
-    os.nice(NICE)   # before any thread starts: every thread of the child has it
+    run_below_the_console()
     sim = Simulator(*stores(), nodes=nodes, interval=interval, seed=seed)
     signal.signal(signal.SIGTERM, lambda *_: sim.stop())
     try:
