@@ -38,7 +38,7 @@ from omega_tui.confirmation import Confirmation  # noqa: E402
 from omega_tui.data.actions import ActionResult, current_actor  # noqa: E402
 from omega_tui.data.models import ClusterSnapshot, NodeDetail  # noqa: E402
 from omega_tui.garbage_collection import FullCollections, tune_garbage_collector  # noqa: E402
-from omega_tui.key_priority import KEYS_FIRST, lower_this_thread_priority  # noqa: E402
+from omega_tui.key_priority import KEYS_FIRST  # noqa: E402
 from omega_tui.messages import ActionsDone, OpenAlert, OpenNode, OpenSession, PollFailed, SnapshotReady  # noqa: E402
 from omega_tui.poll_schedule import PollSchedule, Stopped  # noqa: E402
 from omega_tui.screens.confirm import ConfirmScreen  # noqa: E402
@@ -191,7 +191,6 @@ class OmegaApp(App):
 
     def _poll_loop(self) -> None:
         """The poller thread: wait until due, poll, hand the snapshot over; never two polls at once."""
-        lower_this_thread_priority()
         last_finished = float("-inf")
         full_collections = FullCollections()
         while True:

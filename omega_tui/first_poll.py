@@ -14,8 +14,6 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from omega_tui.key_priority import lower_this_thread_priority
-
 
 class FirstPollAhead:
     def __init__(self, source) -> None:
@@ -27,7 +25,6 @@ class FirstPollAhead:
         threading.Thread(target=self._first_poll, name="omega-first-poll", daemon=True).start()
 
     def _first_poll(self) -> None:
-        lower_this_thread_priority()
         try:
             self._snapshot = self.source.poll()
         except BaseException as exc:   # raised again to whoever asks for the first poll, as poll() would

@@ -10,29 +10,16 @@ flag read while nothing is held) and wait there meanwhile, at most
 HOLD_SECONDS, so that a hold never released (a key that changes nothing on
 screen) costs a poll that much and no more.
 
-A key also waits for a core, not only for the interpreter lock: on a
-machine that also runs the database (the bench's two cores, say), a key
-landing in a poll found both cores taken. So the threads that poll and read
-in the background start with lower_this_thread_priority(), BACKGROUND_NICE
-nice levels below the screen's thread: when both want the console's share of
-the CPU, the screen's thread gets it (at 10,000 nodes, alternated runs of 100
-presses: key press p95 29.6 / 25.3 / 25.0 ms with it, 40.3 / 31.7 / 27.7 ms
-without). On Linux only, where nice is a thread's; elsewhere it is the whole
-process's, the screen's thread included.
-
 No Textual here: the data layer calls give_way() without knowing of a screen.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import time
 from itertools import chain, islice
 
 HOLD_SECONDS = 0.1
-BACKGROUND_NICE = 10
 
 
 class KeyPriority:
@@ -64,20 +51,6 @@ class KeyPriority:
         left = self._until - time.monotonic()
         if left > 0:
             self._free.wait(left)
-
-
-def lower_this_thread_priority() -> None:
-    """First thing in a thread that polls or reads in the background: run BACKGROUND_NICE nice levels
-    below the process (at most 19). A thread cannot raise it again without privileges, so only for
-    threads of their own, never the screen's."""
-    if sys.platform != "linux":
-        return
-    thread = threading.get_native_id()
-    try:
-        nice = os.getpriority(os.PRIO_PROCESS, thread)
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, nice + BACKGROUND_NICE))
-    except OSError:
-        pass   # not allowed here (a sandbox, say): the thread runs at the process's priority
 
 
 KEYS_FIRST = KeyPriority()

@@ -14,8 +14,6 @@ import threading
 import time
 from typing import Callable, TypeVar
 
-from omega_tui.key_priority import lower_this_thread_priority
-
 T = TypeVar("T")
 
 MIN_INTERVAL = 0.5
@@ -100,7 +98,6 @@ class PollSchedule:
         outcome: dict[str, object] = {}
 
         def target() -> None:
-            lower_this_thread_priority()
             try:
                 outcome["value"] = work()
             except BaseException as exc:  # handed to the waiting thread

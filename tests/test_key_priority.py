@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import threading
 from datetime import timedelta
 
-import pytest
-
 import cluster_data as cd
 from omega_tui import key_priority
-from omega_tui.app import OmegaApp
 from omega_tui.config import Settings
 from omega_tui.data import pg_reads
 from omega_tui.data.poller import Poller
-from omega_tui.data.worker_thread import WorkerThread
-from omega_tui.demo.run import LiveCluster
-from omega_tui.first_poll import FirstPollAhead
 from omega_tui.fixed_source import FixedSource
-from omega_tui.key_priority import BACKGROUND_NICE, KEYS_FIRST, KeyPriority, taking_turns
-from omega_tui.poll_schedule import PollSchedule
+from omega_tui.key_priority import KEYS_FIRST, KeyPriority, taking_turns
 from tests.console_app import make_app, wait_for, wait_for_snapshot
 
 
@@ -125,80 +116,3 @@ def test_key_priority_knows_how_long_the_keys_have_been_quiet():
     keys.hold()
     keys.release()
     assert 0 <= keys.keys_quiet_for() < 1.0
-
-
-def thread_nice() -> int:
-    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-
-def below_this_thread() -> int:
-    """The nice value of a background thread started from the calling thread."""
-    return min(19, thread_nice() + BACKGROUND_NICE)
-
-
-linux_only = pytest.mark.skipif(sys.platform != "linux", reason="nice is a thread's own only on Linux")
-
-
-@linux_only
-def test_a_background_thread_lowers_its_own_priority_and_no_one_elses():
-    mine, seen = thread_nice(), []
-
-    def work():
-        key_priority.lower_this_thread_priority()
-        seen.append(thread_nice())
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join(5)
-    assert seen == [below_this_thread()] and thread_nice() == mine
-    assert seen[0] > mine or mine == 19
-
-
-class NiceSource:
-    """A source whose polls return the nice value of the thread they ran in."""
-
-    def poll(self):
-        return thread_nice()
-
-
-@linux_only
-def test_the_threads_that_poll_and_read_run_below_the_screens_thread():
-    expected = below_this_thread()
-    reader = WorkerThread("test-reader")   # the metric and Redis readers' threads
-    try:
-        assert reader.submit(thread_nice).result(5) == expected
-    finally:
-        reader.stop()
-    assert PollSchedule(1.0).run_until_stopped(thread_nice) == expected   # each poll
-    assert FirstPollAhead(NiceSource()).poll() == expected
-
-    seen = []
-
-    class Simulator:   # the demo's simulator and agent stand in for other machines
-        def run(self, stop):
-            seen.append(thread_nice())
-
-    cluster = LiveCluster(Simulator(), Simulator(), log=None).start()
-    for thread in cluster.threads:
-        thread.join(5)
-    assert seen == [expected, expected]
-
-
-@linux_only
-def test_the_consoles_poller_thread_runs_below_the_screens_thread(monkeypatch):
-    handed_over = []
-    hand_over = OmegaApp._hand_over
-
-    def noting(self, snapshot):
-        handed_over.append(thread_nice())
-        hand_over(self, snapshot)
-
-    monkeypatch.setattr(OmegaApp, "_hand_over", noting)
-
-    async def scenario():
-        app = make_app(FixedSource())
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for_snapshot(pilot)
-            assert handed_over and set(handed_over) == {below_this_thread()}
-
-    asyncio.run(scenario())

@@ -3,18 +3,13 @@ only what changed since, and its snapshot is as fresh (real PostgreSQL and Redis
 
 from __future__ import annotations
 
-import os
-import sys
 import threading
 from datetime import timedelta
-
-import pytest
 
 import cluster_data as cd
 from omega_tui.config import Settings
 from omega_tui.data import poller as poller_module
 from omega_tui.data.poller import Poller
-from omega_tui.key_priority import BACKGROUND_NICE
 from test_metric_reader import METRICS_APP, STEP, gone, next_sample, with_history
 
 
@@ -154,29 +149,5 @@ def test_the_read_ahead_begins_as_much_earlier_as_the_last_one_took(dsn, redis_u
         poller.poll()
         poller._read_ahead_thread.join(30)
         assert len(built) == 1 and 0 < poller._read_ahead_took < 30
-    finally:
-        poller.close()
-
-
-@pytest.mark.skipif(sys.platform != "linux", reason="nice is a thread's own only on Linux")
-def test_the_read_ahead_runs_below_the_screens_thread(dsn, redis_url, db, clock, monkeypatch):
-    monkeypatch.setattr(poller_module, "READ_AHEAD_SHARE", 0.0)
-    with_history(db, clock)
-    gate, _ = gate_read_ahead(monkeypatch)
-    poll, seen = Poller._poll, []
-
-    def noting(self, ahead=False):
-        if ahead:
-            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return poll(self, ahead)
-
-    monkeypatch.setattr(Poller, "_poll", noting)
-    gate.set()
-    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    poller = Poller(Settings(dsn=dsn, redis_url=redis_url), clock=clock, read_ahead=True)
-    try:
-        poller.poll()
-        poller._read_ahead_thread.join(30)
-        assert seen == [min(19, mine + BACKGROUND_NICE)]
     finally:
         poller.close()

@@ -80,7 +80,6 @@ from omega_tui.data.redis_live import HeartbeatReader, RedisReading, reachabilit
 from omega_tui.data.store_health import StoreHealthTracker
 from omega_tui.data.totals import ClusterTotalsBuilder
 from omega_tui.data.worker_thread import WorkerThread
-from omega_tui.key_priority import lower_this_thread_priority
 
 RELOAD_AFTER_SECONDS = 300.0             # after a longer gap, reload the short history (in batches) instead of catching up
 CLOSE_WAIT_SECONDS = 0.5                 # close() from another thread waits this long for a cancelled poll
@@ -579,7 +578,6 @@ class Poller:
 
     def _read_ahead_after(self, delay: float) -> None:
         """In the read-ahead's thread: see _start_read_ahead."""
-        lower_this_thread_priority()
         if self._poll_begins.wait(delay):
             return
         with self._lock:   # (the poll that started it may still hold it, or a node detail being read)

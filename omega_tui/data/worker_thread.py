@@ -15,8 +15,6 @@ import queue
 import threading
 from concurrent.futures import Future
 
-from omega_tui.key_priority import lower_this_thread_priority
-
 
 class WorkerThread:
     def __init__(self, name: str):
@@ -43,7 +41,6 @@ class WorkerThread:
 
     @classmethod
     def _run(cls, jobs: queue.SimpleQueue) -> None:
-        lower_this_thread_priority()
         while (job := jobs.get()) is not None:
             cls._run_one(*job)
             job = None   # its arguments and result are held by nothing here while the thread waits

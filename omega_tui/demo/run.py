@@ -17,7 +17,6 @@ from pathlib import Path
 
 from omega_tui.config import demo_dir
 from omega_tui.demo.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError
-from omega_tui.key_priority import lower_this_thread_priority
 from omega_tui.masking import mask_dsn
 
 
@@ -97,7 +96,6 @@ class LiveCluster:
                                                  name="omega-demo-agent", daemon=True))
 
     def _run(self, what: str, run) -> None:
-        lower_this_thread_priority()   # it stands in for other machines: the console's screen comes first
         # A crash goes to the log file: a traceback printed over the console would garble it.
         try:
             run(stop=self.stop_event)
