@@ -81,6 +81,28 @@ def test_the_header_seeds_its_cluster_sparkline_spaced_as_the_nodes_sampled():
     assert untimed.sparks.get("cpu").text(at, 9) == "      ▂▆█"   # taken as 2 s apart
 
 
+def test_the_header_counts_the_alerts_once_a_snapshot_and_not_again_at_each_repaint(monkeypatch):
+    from omega_tui.widgets import summary_header
+
+    snapshot = FixedSource().snapshot
+    active = [a for a in snapshot.alerts if not a.acknowledged]
+    acked = len(snapshot.alerts) - len(active)
+    named = {severity: sum(a.severity == severity for a in active) for severity in ("critical", "error", "warning")}
+    assert acked and len(active) > sum(named.values()) and all(named.values())   # the fixture has each case
+    counts = summary_header._alert_counts(snapshot)
+    line = summary_header.SummaryHeader()._work_line(snapshot, counts, 1, True).plain
+    assert line.endswith(f"│ Alerts ✖ {named['critical']} critical ✖ {named['error']} error "
+                         f"▲ {named['warning']} warning +{len(active) - sum(named.values())} other ({acked} acked)")
+
+    counted = []
+    monkeypatch.setattr(summary_header, "_alert_counts", lambda snap: counted.append(1) or counts)
+    header = summary_header.SummaryHeader()
+    header.show_snapshot(snapshot)
+    shown = [header.render().plain for _ in range(3)]   # three repaints
+    assert len(counted) == 1
+    assert shown[0].splitlines() == [line.plain for line in header._lines()] and len(set(shown)) == 1
+
+
 def test_a_node_sparkline_is_drawn_from_its_sample_times():
     values = (0.0, 25.0, 50.0, 75.0, 100.0)
     times = tuple(to_micros(T0 + timedelta(seconds=30 * i)) for i in range(5))   # a sample every 2 buckets
