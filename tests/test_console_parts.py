@@ -101,6 +101,11 @@ def test_the_header_counts_the_alerts_once_a_snapshot_and_not_again_at_each_repa
     shown = [header.render().plain for _ in range(3)]   # three repaints
     assert len(counted) == 1
     assert shown[0].splitlines() == [line.plain for line in header._lines()] and len(set(shown)) == 1
+    before = len(counted)
+    monkeypatch.setattr(summary_header.SummaryHeader, "_width", lambda self: 200)   # resized, not yet told
+    wide = header.render().plain
+    assert len(counted) == before + 1   # laid out again for the new width: the long words now fit
+    assert f"({acked} acked)" not in shown[0] and f"({acked} acked)" in wide
 
 
 def test_a_node_sparkline_is_drawn_from_its_sample_times():

@@ -64,6 +64,7 @@ class SummaryHeader(Widget):
         super().__init__(id=id)
         self._snapshot: ClusterSnapshot | None = None
         self._shown: list[Content] = []
+        self._shown_width = 0   # the width _shown was laid out for
         self.sparks = SparkHistory(CLUSTER_BUCKET_SECONDS, keep=64)
 
     def show_snapshot(self, snapshot: ClusterSnapshot) -> None:
@@ -89,23 +90,28 @@ class SummaryHeader(Widget):
             if before is None or after is None or before.markup != after.markup:
                 for start, end in _changed_spans(before, after, self.size.width):
                     self.refresh(Region(start, y, end - start, 1))
-        self._shown = lines
+        self._shown, self._shown_width = lines, self._width()
 
     def on_resize(self) -> None:
-        self._shown = self._lines()
+        self._shown, self._shown_width = self._lines(), self._width()
 
     def render(self) -> Content:
         if self._snapshot is None:
             return Content("waiting for the first poll…")
-        # The lines worked out for this snapshot and width (show_snapshot, on_resize): not again at each
-        # repaint (at 10,000 nodes going over the 7,700 alerts took a few milliseconds).
-        return Content("\n").join(self._shown or self._lines())
+        # The lines worked out for this snapshot (show_snapshot, on_resize): not again at each repaint
+        # (at 10,000 nodes going over the 7,700 alerts took a few milliseconds), unless the width changed.
+        if self._shown and self._shown_width == self._width():
+            return Content("\n").join(self._shown)
+        return Content("\n").join(self._lines())
+
+    def _width(self) -> int:
+        return self.content_size.width or self.size.width
 
     def _lines(self) -> list[Content]:
         snapshot = self._snapshot
         if snapshot is None:
             return []
-        width = self.content_size.width or self.size.width
+        width = self._width()
         alerts = _alert_counts(snapshot)
         return [
             _fit(width, [lambda: self._nodes_line(snapshot, 2, True), lambda: self._nodes_line(snapshot, 1, False)]),
